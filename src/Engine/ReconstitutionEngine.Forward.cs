@@ -34,8 +34,12 @@ public sealed partial class ReconstitutionEngine
         if (tokens.dim() is not (1 or 2) || tokens.shape[^1] < 1 || tokens.shape[^1] > Config.NCtx || tokens.shape[0] < 1)
             throw new ReconstitutionException("tokens",
                 $"expected [tokens] or [batch, tokens] with 1 <= tokens <= n_ctx ({Config.NCtx}), got {Reconstitution.RequestValidator.Format(tokens.shape)}");
-        if (tokens.numel() > 0 && (tokens.min().item<long>() < 0 || tokens.max().item<long>() >= Config.NVocab))
-            throw new ReconstitutionException("tokens", $"expected token ids in [0, n_vocab) = [0, {Config.NVocab}), got values in [{tokens.min().item<long>()}, {tokens.max().item<long>()}]");
+        using (var check = NewDisposeScope())
+        {
+            long min = tokens.min().item<long>(), max = tokens.max().item<long>();
+            if (min < 0 || max >= Config.NVocab)
+                throw new ReconstitutionException("tokens", $"expected token ids in [0, n_vocab) = [0, {Config.NVocab}), got values in [{min}, {max}]");
+        }
         foreach (var location in capture)
             if (!CaptureHooks.ContainsKey(location))
                 throw new ReconstitutionException("capture", $"unknown location '{location}'; expected one of {string.Join(", ", ActivationLocations.All)}");
