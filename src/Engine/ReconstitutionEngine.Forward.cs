@@ -1,0 +1,67 @@
+using ReconService.Engine.Hooks;
+using ReconService.Engine.Model;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ReconService.Engine;
+
+public sealed partial class ReconstitutionEngine
+{
+    /// <summary>Hook location of each capturable activation location.</summary>
+    private static readonly Dictionary<string, string> CaptureHooks = new()
+    {
+        [ActivationLocations.ResidPostEmb] = "resid.post_emb",
+        [ActivationLocations.ResidPostAttn] = "resid.torso.post_attn",
+        [ActivationLocations.ResidPostMlp] = "resid.torso.post_mlp",
+        [ActivationLocations.ResidDeltaAttn] = "resid.torso.delta_attn",
+        [ActivationLocations.ResidDeltaMlp] = "resid.torso.delta_mlp",
+        [ActivationLocations.AttnQuery] = "resid.torso.attn.q",
+        [ActivationLocations.AttnKey] = "resid.torso.attn.k",
+        [ActivationLocations.AttnValue] = "resid.torso.attn.v",
+        [ActivationLocations.AttnQkLogits] = "resid.torso.attn.qk_logits",
+        [ActivationLocations.AttnQkProbs] = "resid.torso.attn.qk_probs",
+        [ActivationLocations.AttnVOut] = "resid.torso.attn.v_out",
+        [ActivationLocations.MlpPreAct] = "resid.torso.mlp.pre_act",
+        [ActivationLocations.MlpPostAct] = "resid.torso.mlp.post_act",
+        [ActivationLocations.Logits] = "logits",
+    };
+
+    /// <inheritdoc />
+    public ForwardResult Forward(Tensor tokens, IReadOnlyCollection<string> capture, IReadOnlyCollection<int>? layers = null)
+    {
+        if (tokens.dtype != ScalarType.Int64)
+            throw new ReconstitutionException("tokens", $"expected int64 token ids, got {tokens.dtype}");
+        if (tokens.dim() is not (1 or 2) || tokens.shape[^1] < 1 || tokens.shape[^1] > Config.NCtx || tokens.shape[0] < 1)
+            throw new ReconstitutionException("tokens",
+                $"expected [tokens] or [batch, tokens] with 1 <= tokens <= n_ctx ({Config.NCtx}), got {Reconstitution.RequestValidator.Format(tokens.shape)}");
+        using (var check = NewDisposeScope())
+        {
+            long min = tokens.min().item<long>(), max = tokens.max().item<long>();
+            if (min < 0 || max >= Config.NVocab)
+                throw new ReconstitutionException("tokens", $"expected token ids in [0, n_vocab) = [0, {Config.NVocab}), got values in [{min}, {max}]");
+        }
+        foreach (var location in capture)
+            if (!CaptureHooks.ContainsKey(location))
+                throw new ReconstitutionException("capture", $"unknown location '{location}'; expected one of {string.Join(", ", ActivationLocations.All)}");
+        foreach (var layer in layers ?? []) _validate.Layer(layer, "layers");
+
+        var batched = tokens.dim() == 2;
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var captured = new Dictionary<string, Dictionary<int, Tensor>>();
+        var hooks = new HookTree();
+        foreach (var location in capture.Distinct())
+        {
+            var byLayer = captured[location] = [];
+            var perLayer = ActivationLocations.IsPerLayer(location);
+            hooks.Append(CaptureHooks[location] + ".fwd", (x, context) =>
+            {
+                byLayer[context.Layer ?? -1] = Finish(x.Value, batched).MoveToOuterDisposeScope();
+                return x;
+            }, perLayer ? layers : null);
+        }
+        var input = tokens.to(_device);
+        var logits = Finish(_model.Forward(batched ? input : input.unsqueeze(0), hooks).Value, batched).MoveToOuterDisposeScope();
+        return new ForwardResult(logits, captured.ToDictionary(c => c.Key, c => (IReadOnlyDictionary<int, Tensor>)c.Value));
+    }
+}
