@@ -1,5 +1,6 @@
-using System.Reflection;
 using ReconService.Engine;
+using ReconService.Engine.Autoencoders;
+using ReconService.Engine.Loading;
 
 namespace ReconService.Api.Hosting;
 
@@ -10,25 +11,24 @@ public interface IEngineLoader
     IReconstitutionEngine Load(EngineOptions options);
 }
 
-/// <summary>Loads <see cref="ReconstitutionEngine"/> through its <c>Load(EngineOptions)</c>.</summary>
+/// <summary>Loads the model (layout detected) and each autoencoder family, and builds a <see cref="ReconstitutionEngine"/> over them.</summary>
 public sealed class ReconstitutionEngineLoader : IEngineLoader
 {
-    // TODO(api): call ReconstitutionEngine.Load directly once it lands on main (the loaders are in flight);
-    // until then the method is looked up so that this branch builds either way.
-    private static readonly MethodInfo? LoadMethod =
-        typeof(ReconstitutionEngine).GetMethod("Load", BindingFlags.Public | BindingFlags.Static, [typeof(EngineOptions)]);
-
     /// <inheritdoc />
     public IReconstitutionEngine Load(EngineOptions options)
     {
-        if (LoadMethod is null) throw new NotSupportedException("ReconstitutionEngine.Load(EngineOptions) is not in this build of the engine yet");
+        var checkpoint = ModelLoader.Load(options.ModelPath);
+        var sets = new List<AutoencoderSet>();
         try
         {
-            return (IReconstitutionEngine)LoadMethod.Invoke(null, [options])!;
+            foreach (var source in options.Autoencoders)
+                sets.Add(AutoencoderLoader.Load(source.Name, source.Path, source.InputType));
+            return new ReconstitutionEngine(checkpoint, sets, options.Device);
         }
-        catch (TargetInvocationException e) when (e.InnerException is not null)
+        catch
         {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException).Throw();
+            foreach (var set in sets) set.Dispose();
+            checkpoint.Dispose();
             throw;
         }
     }
