@@ -1,8 +1,10 @@
 using ReconService.Api.Autoencoders;
 using ReconService.Api.Caching;
+using ReconService.Api.Diagnostics;
 using ReconService.Api.Forward;
 using ReconService.Api.Health;
 using ReconService.Api.Hosting;
+using ReconService.Api.Limits;
 using ReconService.Api.Logging;
 using ReconService.Api.ModelInfo;
 using ReconService.Api.OpenApi;
@@ -16,17 +18,20 @@ builder.Services.AddReconEngine();
 builder.Services.AddReconCache();
 builder.Services.AddReconHealth();
 builder.Services.AddReconSwagger();
+builder.Services.AddReconReliability();
 
 var app = builder.Build();
 app.UseReconRequestLogging();
 app.UseReconHttp();
+app.UseReconApiKeys();
 app.UseReconSwagger();
 
 app.MapHealth();
 app.MapModelInfo();
-app.MapReconstitution();
-app.MapAutoencoders();
-app.MapForward();
+app.MapReconstitution().WithEngineQueue();
+app.MapAutoencoders().WithEngineQueue();
+app.MapForward().WithEngineQueue();
+app.MapMetrics();
 app.MapTokenize();
 
 app.Run();
