@@ -32,6 +32,24 @@ public sealed class LimitsAndReadinessTests
     }
 
     [Fact]
+    public async Task AFullQueueIsA429ProblemWithRetryAfter()
+    {
+        using var factory = new BlockingEngineFactory(new() { ["Limits:MaxConcurrentRequests"] = "1", ["Limits:QueueLength"] = "0", ["Cache:Enabled"] = "false" });
+        using var client = await factory.ReadyClientAsync();
+        var first = client.PostJsonAsync("/v1/activations", ActivationsBody(2, 8));
+        Assert.True(factory.Engine.Entered.Wait(TimeSpan.FromSeconds(30)), "the first request reached the engine");
+
+        using var second = await client.PostJsonAsync("/v1/activations", ActivationsBody(2, 8));
+        await second.AssertProblemAsync(HttpStatusCode.TooManyRequests, "queue");
+        Assert.True(second.Headers.RetryAfter is not null, "429 carries Retry-After");
+
+        factory.Engine.Release.Set();
+        using var firstResponse = await first;
+        var (shape, _) = Wire.ReadTensor((await firstResponse.OkJsonAsync()).GetProperty("activations"));
+        Assert.Equal([2L, 32L], shape);
+    }
+
+    [Fact]
     public async Task RequestsWhileLoadingAre503WithRetryAfter()
     {
         using var factory = new NotReadyFactory([]);
