@@ -1,4 +1,5 @@
 var builder = WebApplication.CreateBuilder(args);
 var app = builder.Build();
+app.UseViewer();
 app.MapGet("/health/live", () => TypedResults.Ok("live"));
 app.Run();
