@@ -299,6 +299,18 @@ function describe(choice: NodeChoice): string {
   return `Layer ${choice.layer}: ${what}${choice.detach ? " · layer-norm scale detached" : ""}`;
 }
 
+/** Data attributes naming what a heatmap shows (for tests and for reading the DOM). */
+function choiceAttrs(choice: NodeChoice): Record<string, string | number | boolean> {
+  return {
+    "data-kind": choice.kind,
+    "data-node-type": choice.nodeType,
+    "data-layer": choice.layer,
+    "data-pre-or-post": choice.preOrPost,
+    "data-trace": choice.kind === "attention" ? choice.trace : "",
+    "data-detach": String(choice.detach),
+  };
+}
+
 /** Tokens × top-k units heatmap (MLP neurons and autoencoder latents). */
 function renderUnits(): void {
   const shown = state.shown;
@@ -348,7 +360,7 @@ function renderUnits(): void {
       }),
     ),
   );
-  const table = el("table", { id: "heatmap-table", class: "heatmap units", "data-kind": shown.choice.kind }, el("thead", {}, head), el("tbody", {}, ...rows));
+  const table = el("table", { id: "heatmap-table", class: "heatmap units", ...choiceAttrs(shown.choice) }, el("thead", {}, head), el("tbody", {}, ...rows));
   table.addEventListener("click", (event) => {
     const target = (event.target as HTMLElement).closest<HTMLElement>("td.cell, th.unit");
     if (!target) return;
@@ -444,7 +456,7 @@ function renderAttention(): void {
       }),
     ),
   );
-  const table = el("table", { id: "heatmap-table", class: "heatmap attention", "data-kind": "attention", "data-head": h }, el("thead", {}, head), el("tbody", {}, ...rows));
+  const table = el("table", { id: "heatmap-table", class: "heatmap attention", ...choiceAttrs(shown.choice), "data-head": h }, el("thead", {}, head), el("tbody", {}, ...rows));
   table.addEventListener("click", (event) => {
     const target = (event.target as HTMLElement).closest<HTMLElement>("td.cell:not(.masked)");
     if (!target) return;
