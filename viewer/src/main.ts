@@ -42,6 +42,7 @@ interface NodeChoice {
 
 /** Activations shown in the activations view, with the request that produced them. */
 interface Shown {
+  run: PromptRun;
   choice: NodeChoice;
   request: ActivationsRequest;
   tensor: Tensor;
@@ -263,8 +264,20 @@ async function refreshView(): Promise<void> {
 async function loadActivations(): Promise<void> {
   const run = state.run;
   if (!run) return;
-  const generation = ++state.generation;
   const choice = currentChoice();
+  const previous = state.shown;
+  if (previous && previous.run === run && sameNode(previous.choice, choice)) {
+    // Nothing to ask the service: same activations, perhaps another number of units.
+    if (previous.choice.topK !== choice.topK) {
+      state.generation++;
+      previous.choice = choice;
+      ui.unitDetail.replaceChildren();
+      ui.gradient.replaceChildren();
+      renderUnits();
+    }
+    return;
+  }
+  const generation = ++state.generation;
   ui.unitDetail.replaceChildren();
   ui.gradient.replaceChildren();
   ui.heatmap.replaceChildren();
@@ -283,10 +296,23 @@ async function loadActivations(): Promise<void> {
     const response = await api.activations(request);
     if (generation !== state.generation) return;
     const tensor = decodeTensor(response.activations);
-    state.shown = { choice, request, tensor };
+    state.shown = { run, choice, request, tensor };
     if (choice.kind === "attention") renderAttention();
     else renderUnits();
   });
+}
+
+/** Whether two choices ask for the same activations (they may differ in the number of units shown). */
+function sameNode(a: NodeChoice, b: NodeChoice): boolean {
+  return (
+    a.kind === b.kind &&
+    a.nodeType === b.nodeType &&
+    a.autoencoder?.name === b.autoencoder?.name &&
+    a.layer === b.layer &&
+    a.preOrPost === b.preOrPost &&
+    (a.kind !== "attention" || a.trace === b.trace) &&
+    a.detach === b.detach
+  );
 }
 
 function describe(choice: NodeChoice): string {
