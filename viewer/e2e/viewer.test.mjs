@@ -6,7 +6,7 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -139,6 +139,7 @@ async function checkGradient(cellSelector, request, indices) {
 
 before(async () => {
   mkdirSync(OUT, { recursive: true });
+  for (const f of readdirSync(OUT)) if (f.endsWith(".png")) rmSync(join(OUT, f));
   // The service must be up and ready (weights loaded).
   const deadline = Date.now() + 120_000;
   for (;;) {
