@@ -172,7 +172,9 @@ function fillLayers(): void {
 }
 
 function syncControls(): void {
-  ui.trace.disabled = ui.nodeKind.value !== "attention_head";
+  const attention = ui.nodeKind.value === "attention_head";
+  ui.trace.disabled = !attention;
+  ui.topK.disabled = attention;
 }
 
 function currentChoice(): NodeChoice {
@@ -374,7 +376,7 @@ function renderUnits(): void {
         return el(
           "td",
           {
-            class: "cell",
+            class: x === 0 ? "cell zero" : "cell",
             "data-token": t,
             "data-unit": u,
             "data-value": x,
@@ -595,7 +597,7 @@ function renderLogprobs(run: PromptRun): void {
         el(
           "td",
           {
-            class: "prediction",
+            class: p.token === next ? "prediction hit" : "prediction",
             "data-rank": rank,
             "data-token-id": p.token,
             "data-logprob": p.logprob,
