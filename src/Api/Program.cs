@@ -14,6 +14,7 @@ builder.AddReconLogging();
 builder.Services.AddReconHttp();
 builder.Services.AddReconEngine();
 builder.Services.AddReconCache();
+builder.Services.AddReconRequestQueue();
 builder.Services.AddReconHealth();
 builder.Services.AddReconSwagger();
 

@@ -22,7 +22,22 @@ public static class HttpRegistration
         });
         // Malformed JSON then throws BadHttpRequestException (with the JsonException and its path) instead of a bare 400.
         services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
-        services.AddProblemDetails();
+        // Problems written without an exception (status code pages after Kestrel or the binder set 413/400) still name the field.
+        services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
+        {
+            if (context.ProblemDetails.Detail is not null) return;
+            var (field, detail) = context.ProblemDetails.Status switch
+            {
+                StatusCodes.Status413PayloadTooLarge => ("body", "request body is larger than the configured limit (Limits:MaxRequestBodyBytes)"),
+                StatusCodes.Status400BadRequest => ("body", "malformed request"),
+                StatusCodes.Status404NotFound => ("path", "no such endpoint"),
+                StatusCodes.Status405MethodNotAllowed => ("method", "method not allowed on this path"),
+                _ => ((string?)null, (string?)null),
+            };
+            if (field is null) return;
+            context.ProblemDetails.Detail = $"{field}: {detail}";
+            context.ProblemDetails.Extensions["field"] = field;
+        });
         services.AddExceptionHandler<ProblemExceptionHandler>();
 
         services.AddOptions<LimitsOptions>().BindConfiguration(LimitsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
@@ -37,7 +52,7 @@ public static class HttpRegistration
         return services;
     }
 
-    /// <summary>Problem details for unhandled errors (with the status Kestrel chose, e.g. 413), then CORS.</summary>
+    /// <summary>Problem details for unhandled errors (with the status Kestrel chose, e.g. 413), then CORS and the request queue.</summary>
     public static WebApplication UseReconHttp(this WebApplication app)
     {
         app.UseExceptionHandler(new ExceptionHandlerOptions
@@ -46,6 +61,7 @@ public static class HttpRegistration
         });
         app.UseStatusCodePages();
         app.UseCors(CorsPolicy);
+        app.UseRateLimiter();
         return app;
     }
 }
