@@ -142,14 +142,18 @@ before(async () => {
   for (const f of readdirSync(OUT)) if (f.endsWith(".png")) rmSync(join(OUT, f));
   // The service must be up and ready (weights loaded).
   const deadline = Date.now() + 120_000;
+  let last = "no answer";
   for (;;) {
     try {
       const r = await fetch(BASE + "/health/ready");
       if (r.ok) break;
-    } catch {
-      // not listening yet
+      last = `HTTP ${r.status}`;
+    } catch (e) {
+      // Not listening yet, or a port that fetch and Chromium refuse outright (5060, 6000, ...: the Fetch standard's bad ports).
+      last = String(e.cause?.message ?? e.message);
+      if (last === "bad port") throw new Error(`${BASE}: browsers and fetch refuse this port ("bad port"); run the service on another one`);
     }
-    if (Date.now() > deadline) throw new Error(`service at ${BASE} not ready after 120 s`);
+    if (Date.now() > deadline) throw new Error(`service at ${BASE} not ready after 120 s (last: ${last})`);
     await new Promise((r) => setTimeout(r, 1000));
   }
   reference.model = await (await fetch(BASE + "/v1/model")).json();
