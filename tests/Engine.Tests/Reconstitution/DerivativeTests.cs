@@ -47,7 +47,7 @@ public sealed class DerivativeTests : IDisposable
         var jvp = _engine.Jvp(residual, spec, write);
         var expected = DoubleBackwardJvp(residual, write, spec);
 
-        AssertClose(expected, jvp);
+        TensorAssert.Close(expected, jvp);
         Assert.True(jvp.abs().sum().item<float>() > 0, "the JVP should not vanish everywhere");
     }
 
@@ -86,9 +86,9 @@ public sealed class DerivativeTests : IDisposable
 
         for (var b = 0; b < 3; b++)
         {
-            AssertClose(_engine.Activations(batch[b], spec), activations[b]);
-            AssertClose(_engine.Gradient(batch[b], spec, indices), gradients[b]);
-            AssertClose(_engine.Jvp(batch[b], spec, write[b]), jvps[b]);
+            TensorAssert.Close(_engine.Activations(batch[b], spec), activations[b]);
+            TensorAssert.Close(_engine.Gradient(batch[b], spec, indices), gradients[b]);
+            TensorAssert.Close(_engine.Jvp(batch[b], spec, write[b]), jvps[b]);
         }
     }
 
@@ -129,7 +129,7 @@ public sealed class DerivativeTests : IDisposable
         var expected = _engine.Gradient(residual, spec, [3, 5]);
         using (no_grad())
         {
-            AssertClose(expected, _engine.Gradient(residual, spec, [3, 5]));
+            TensorAssert.Close(expected, _engine.Gradient(residual, spec, [3, 5]));
         }
         Assert.True(expected.abs().sum().item<float>() > 0);
     }
@@ -160,22 +160,5 @@ public sealed class DerivativeTests : IDisposable
             flat /= shape[i];
         }
         return indices;
-    }
-
-    internal static void AssertClose(Tensor expected, Tensor actual, double atol = 1e-5, double rtol = 1e-4)
-    {
-        Assert.Equal(expected.shape, actual.shape);
-        var e = expected.data<float>().ToArray();
-        var a = actual.data<float>().ToArray();
-        for (var i = 0; i < e.Length; i++)
-        {
-            if (float.IsNegativeInfinity(e[i]) || float.IsNegativeInfinity(a[i]))
-            {
-                Assert.True(e[i] == a[i], $"-inf mismatch at flat index {i}: expected {e[i]}, got {a[i]}");
-                continue;
-            }
-            Assert.True(Math.Abs(a[i] - e[i]) <= atol + rtol * Math.Abs(e[i]),
-                $"flat index {i}: expected {e[i]}, got {a[i]} (|diff| {Math.Abs(a[i] - e[i])})");
-        }
     }
 }
