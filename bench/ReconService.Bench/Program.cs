@@ -6,8 +6,9 @@ using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using ReconService.Bench;
 using ReconService.Bench.Benchmarks;
+using static TorchSharp.torch;
 
-// dotnet run -c Release --project bench/ReconService.Bench -- [--quick] [--threads N]
+// dotnet run -c Release --project bench/ReconService.Bench -- [--quick] [--threads N] [--probe]
 Workload.Quick = args.Contains("--quick");
 var threadsAt = Array.IndexOf(args, "--threads");
 if (threadsAt >= 0) BenchFixture.Threads = int.Parse(args[threadsAt + 1]);
@@ -26,6 +27,13 @@ var config = DefaultConfig.Instance
     .WithOptions(ConfigOptions.DisableLogFile)
     .WithArtifactsPath(Path.Combine(BenchFixture.RepoRoot, "BenchmarkDotNet.Artifacts"));
 
+set_num_threads(BenchFixture.Threads);
+if (args.Contains("--probe"))
+{
+    var at = Array.IndexOf(args, "--probe");
+    Probe.Run(at + 1 < args.Length ? args[at + 1] : null);
+    return;
+}
 _ = BenchFixture.Weights;
 var started = DateTime.UtcNow;
 var summaries = BenchmarkRunner.Run([typeof(MachineBenchmarks), typeof(EngineBenchmarks), typeof(ConcurrencyBenchmarks)], config);
