@@ -87,17 +87,27 @@ public sealed partial class ReconstitutionEngine : IReconstitutionEngine, IDispo
     }
 
     /// <inheritdoc />
-    public Tensor Gradient(Tensor residual, ActivationSpec spec, IReadOnlyList<long> tensorIndices)
+    public Tensor Gradient(Tensor residual, ActivationSpec spec, IReadOnlyList<long> tensorIndices) =>
+        Gradient(residual, spec, tensorIndices, new HookTree());
+
+    /// <summary>
+    /// <see cref="Gradient(Tensor, ActivationSpec, IReadOnlyList{long})"/> with caller-supplied hooks added to the
+    /// request's own: <c>bwd</c> hooks receive the gradient at their location after the backward pass.
+    /// </summary>
+    public Tensor Gradient(Tensor residual, ActivationSpec spec, IReadOnlyList<long> tensorIndices, HookTree hooks)
     {
         var batched = _validate.Residual(residual);
         spec = _validate.Spec(spec);
         _validate.TensorIndices(tensorIndices, spec, _validate.ActivationShape(spec, residual.shape[^2]));
-        return Run(batched, () => GradientOf(Batch(residual), x =>
+        return Run(batched, () => GradientOf(Batch(residual), hooks, x =>
         {
-            var activation = _reconstituter.Activation(x, spec).Value;
+            var activation = _reconstituter.Activation(x, spec, hooks).Value;
             return activation[[TensorIndex.Ellipsis, .. tensorIndices.Select(i => TensorIndex.Single(i))]].sum();
         }));
     }
+
+    /// <summary>The loaded transformer (tests check that requests never change it).</summary>
+    internal Transformer Model => _model;
 
     /// <inheritdoc />
     public Tensor Jvp(Tensor residual, ActivationSpec spec, Tensor writeVector)
@@ -166,7 +176,7 @@ public sealed partial class ReconstitutionEngine : IReconstitutionEngine, IDispo
         var batched = _validate.Activations(activations, ae.NInputs, "n_inputs", "activations");
         if (latentIndex < 0 || latentIndex >= ae.NLatents)
             throw new ReconstitutionException("latentIndex", $"expected 0 <= latentIndex < n_latents ({ae.NLatents}), got {latentIndex}");
-        return Run(batched, () => GradientOf(Batch(activations), x => ae.Encode(x).Value[TensorIndex.Ellipsis, latentIndex].sum()));
+        return Run(batched, () => GradientOf(Batch(activations), null, x => ae.Encode(x).Value[TensorIndex.Ellipsis, latentIndex].sum()));
     }
 
     /// <inheritdoc />
@@ -205,13 +215,16 @@ public sealed partial class ReconstitutionEngine : IReconstitutionEngine, IDispo
     /// d <paramref name="scalar"/>(x) / dx for every sequence at once (the scalar sums over the batch, and sequences
     /// are independent). Grad mode is enabled here whatever the caller's thread has.
     /// </summary>
-    private static Tensor GradientOf(Tensor input, Func<Tensor, Tensor> scalar)
+    private static Tensor GradientOf(Tensor input, HookTree? hooks, Func<Tensor, Tensor> scalar)
     {
         using var _ = enable_grad();
         var x = input.detach().requires_grad_(true);
         var y = scalar(x);
         if (!y.requires_grad) return zeros_like(x);
-        return autograd.grad([y], [x], allow_unused: true)[0] ?? zeros_like(x);
+        var probes = hooks?.Probes ?? [];
+        var gradients = autograd.grad([y], [x, .. probes], allow_unused: true);
+        hooks?.DeliverGradients([.. gradients.Skip(1).Select((g, i) => g ?? zeros_like(probes[i]))]);
+        return gradients[0] ?? zeros_like(x);
     }
 
     /// <summary>

@@ -11,7 +11,10 @@ public readonly record struct HookContext(string Location, int? Layer);
 /// <summary>A forward-stage hook: returns the value that flows on (the input itself to observe, a new value to edit).</summary>
 public delegate Dual ForwardHook(Dual x, HookContext context);
 
-/// <summary>A backward-stage hook: observes the gradient of the differentiated scalar with respect to the location's value.</summary>
+/// <summary>
+/// A backward-stage hook: observes the gradient of the differentiated scalar with respect to the location's value.
+/// The gradient belongs to the request's dispose scope: detach a copy from it to keep it.
+/// </summary>
 public delegate void BackwardHook(torch.Tensor gradient, HookContext context);
 
 /// <summary>
