@@ -6,10 +6,12 @@ using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using ReconService.Bench;
 using ReconService.Bench.Benchmarks;
+using ReconService.Engine.Hosting;
 using static TorchSharp.torch;
 
-// dotnet run -c Release --project bench/ReconService.Bench -- [--quick] [--threads N] [--probe]
+// dotnet run -c Release --project bench/ReconService.Bench -- [--quick] [--threads N] [--probe [filter]] [--default-malloc]
 Workload.Quick = args.Contains("--quick");
+if (!args.Contains("--default-malloc")) Console.WriteLine($"Retain freed memory: {NativeAllocator.RetainFreedMemory()}");
 var threadsAt = Array.IndexOf(args, "--threads");
 if (threadsAt >= 0) BenchFixture.Threads = int.Parse(args[threadsAt + 1]);
 
