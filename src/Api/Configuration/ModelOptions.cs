@@ -1,0 +1,82 @@
+namespace ReconService.Api.Configuration;
+
+/// <summary><c>Model</c>: the transformer to serve.</summary>
+public sealed class ModelOptions
+{
+    public const string Section = "Model";
+
+    /// <summary>A Hugging Face GPT-2 folder or a TDB checkpoint folder; empty serves the embedded default model.</summary>
+    public string? Path { get; set; }
+}
+
+/// <summary><c>Engine</c>: where the engine runs.</summary>
+public sealed class EngineHostOptions
+{
+    public const string Section = "Engine";
+
+    /// <summary><c>cpu</c>, <c>cuda</c> or <c>auto</c>.</summary>
+    [System.ComponentModel.DataAnnotations.RegularExpression("^(cpu|cuda|auto)$", ErrorMessage = "Engine:Device must be cpu, cuda or auto")]
+    public string Device { get; set; } = "cpu";
+}
+
+/// <summary><c>Autoencoders:&lt;name&gt;</c>: one autoencoder family, named as requests name it.</summary>
+public sealed class AutoencoderEntryOptions
+{
+    /// <summary>Folder of per-layer autoencoders (OpenAI/TDB <c>&lt;layer&gt;.pt</c> files or SAELens sub-folders).</summary>
+    public string? Path { get; set; }
+
+    /// <summary><c>mlp.post_act</c>, <c>resid.delta_mlp</c> or <c>resid.delta_attn</c> (release spellings with underscores too); needed when the layout doesn't say.</summary>
+    public string? InputType { get; set; }
+}
+
+/// <summary><c>Autoencoders</c>: autoencoder families by name.</summary>
+public sealed class AutoencodersOptions : Dictionary<string, AutoencoderEntryOptions>
+{
+    public const string Section = "Autoencoders";
+
+    public AutoencodersOptions() : base(StringComparer.Ordinal) { }
+}
+
+/// <summary><c>Cache</c>: the response cache for reconstitution requests.</summary>
+public sealed class CacheOptions
+{
+    public const string Section = "Cache";
+
+    /// <summary>Whether identical requests are answered from the cache.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Bound on the cached responses' tensor bytes.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1L, long.MaxValue)]
+    public long SizeLimitBytes { get; set; } = 256L * 1024 * 1024;
+}
+
+/// <summary><c>Cors</c>: origins allowed to call the service from a browser (e.g. a viewer page on localhost).</summary>
+public sealed class CorsOptions
+{
+    public const string Section = "Cors";
+
+    /// <summary>Allowed origins, e.g. <c>http://localhost:8000</c>.</summary>
+    public string[] Origins { get; set; } = [];
+}
+
+/// <summary><c>Limits</c>: request limits.</summary>
+public sealed class LimitsOptions
+{
+    public const string Section = "Limits";
+
+    /// <summary>Largest request body accepted (413 beyond). Base64 JSON is about 1.33 times the raw tensor bytes.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1024L, long.MaxValue)]
+    public long MaxRequestBodyBytes { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>Model requests computed at once; more wait in the queue.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 4096)]
+    public int MaxConcurrentRequests { get; set; } = Math.Max(2, Environment.ProcessorCount);
+
+    /// <summary>Model requests that may wait; beyond that the answer is 429 with <c>Retry-After</c>.</summary>
+    [System.ComponentModel.DataAnnotations.Range(0, 100_000)]
+    public int QueueLength { get; set; } = 64;
+
+    /// <summary>Longest <c>prompt</c> or <c>text</c> accepted, in characters.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, int.MaxValue)]
+    public int MaxPromptChars { get; set; } = 100_000;
+}

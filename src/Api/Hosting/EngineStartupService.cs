@@ -1,0 +1,31 @@
+using System.Diagnostics;
+using ReconService.Api.Configuration;
+using ReconService.Api.Logging;
+
+namespace ReconService.Api.Hosting;
+
+/// <summary>Loads the engine in the background at start-up, so liveness answers while weights load.</summary>
+public sealed class EngineStartupService(EngineHost host, IEngineLoader loader, ModelLocator locator,
+    IHostApplicationLifetime lifetime, ILogger<EngineStartupService> logger) : BackgroundService
+{
+    /// <inheritdoc />
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() =>
+    {
+        var stopwatch = Stopwatch.StartNew();
+        try
+        {
+            var options = locator.Resolve();
+            logger.EngineLoading(options.ModelPath, options.Autoencoders.Count, options.Device);
+            var engine = loader.Load(options);
+            host.SetLoaded(engine);
+            logger.EngineLoaded(engine.Config.NLayers, engine.Config.DModel, engine.Device, stopwatch.ElapsedMilliseconds);
+        }
+        catch (Exception e)
+        {
+            host.SetFailed(e);
+            logger.EngineLoadFailed(e);
+            // Serving nothing but 503s forever helps no one: stop so the supervisor sees the failure.
+            lifetime.StopApplication();
+        }
+    }, stoppingToken);
+}

@@ -1,0 +1,67 @@
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+using ReconService.Api.Configuration;
+using ReconService.Api.Errors;
+
+namespace ReconService.Api.Hosting;
+
+/// <summary>JSON, problem details, body limits and CORS.</summary>
+public static class HttpRegistration
+{
+    /// <summary>Name of the CORS policy for the configured origins.</summary>
+    public const string CorsPolicy = "configured-origins";
+
+    /// <summary>camelCase JSON that writes and reads <c>NaN</c>/<c>Infinity</c>; binding errors reach the problem handler.</summary>
+    public static IServiceCollection AddReconHttp(this IServiceCollection services)
+    {
+        services.ConfigureHttpJsonOptions(options =>
+        {
+            options.SerializerOptions.NumberHandling |= JsonNumberHandling.AllowNamedFloatingPointLiterals;
+            options.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
+        });
+        // Malformed JSON then throws BadHttpRequestException (with the JsonException and its path) instead of a bare 400.
+        services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
+        // Problems written without an exception (status code pages after Kestrel or the binder set 413/400) still name the field.
+        services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
+        {
+            if (context.ProblemDetails.Detail is not null) return;
+            var (field, detail) = context.ProblemDetails.Status switch
+            {
+                StatusCodes.Status413PayloadTooLarge => ("body", "request body is larger than the configured limit (Limits:MaxRequestBodyBytes)"),
+                StatusCodes.Status400BadRequest => ("body", "malformed request"),
+                StatusCodes.Status404NotFound => ("path", "no such endpoint"),
+                StatusCodes.Status405MethodNotAllowed => ("method", "method not allowed on this path"),
+                _ => ((string?)null, (string?)null),
+            };
+            if (field is null) return;
+            context.ProblemDetails.Detail = $"{field}: {detail}";
+            context.ProblemDetails.Extensions["field"] = field;
+        });
+        services.AddExceptionHandler<ProblemExceptionHandler>();
+
+        services.AddOptions<LimitsOptions>().BindConfiguration(LimitsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<KestrelServerOptions>().Configure<IOptions<LimitsOptions>>((kestrel, limits) =>
+            kestrel.Limits.MaxRequestBodySize = limits.Value.MaxRequestBodyBytes);
+
+        services.AddOptions<CorsOptions>().BindConfiguration(CorsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddCors();
+        services.AddOptions<Microsoft.AspNetCore.Cors.Infrastructure.CorsOptions>().Configure<IOptions<CorsOptions>>((cors, origins) =>
+            cors.AddPolicy(CorsPolicy, policy => policy.WithOrigins(origins.Value.Origins).AllowAnyHeader().AllowAnyMethod()
+                .WithExposedHeaders("Retry-After")));
+        return services;
+    }
+
+    /// <summary>Problem details for unhandled errors (with the status Kestrel chose, e.g. 413), then CORS and the request queue.</summary>
+    public static WebApplication UseReconHttp(this WebApplication app)
+    {
+        app.UseExceptionHandler(new ExceptionHandlerOptions
+        {
+            StatusCodeSelector = e => ProblemExceptionHandler.Classify(e).Status,
+        });
+        app.UseStatusCodePages();
+        app.UseCors(CorsPolicy);
+        app.UseRateLimiter();
+        return app;
+    }
+}

@@ -1,0 +1,97 @@
+using ReconService.Api.Hosting;
+using ReconService.Api.Tensors;
+using ReconService.Api.Tokenization;
+using ReconService.Engine;
+using ReconService.Engine.Hooks;
+using ReconService.Models;
+using ReconService.Models.Tensors;
+using ReconService.Models.Wire;
+using TorchSharp;
+
+namespace ReconService.Api.OpenApi;
+
+/// <summary>One request example: a name, a summary, the body and the path values it needs.</summary>
+public sealed record RequestExample(string Name, string Summary, object Body, IReadOnlyDictionary<string, string> RouteValues);
+
+/// <summary>
+/// Request examples built from the loaded model: real residual streams from a forward pass over a short
+/// prompt, so every example has the model's own sizes and succeeds when sent from Swagger UI.
+/// </summary>
+public sealed class RequestExamples(EngineHost host, GptTokenizer tokenizer)
+{
+    /// <summary>The prompt the examples' tensors come from.</summary>
+    public const string Prompt = "In the beginning God created the heaven and the earth.";
+
+    private readonly Lock _lock = new();
+    private IReadOnlyDictionary<ExampleKind, RequestExample[]>? _examples;
+
+    /// <summary>The examples of one kind; empty until the engine is loaded.</summary>
+    public IReadOnlyList<RequestExample> Get(ExampleKind kind)
+    {
+        if (!host.IsReady) return [];
+        lock (_lock) _examples ??= Build(host.Engine);
+        return _examples.TryGetValue(kind, out var examples) ? examples : [];
+    }
+
+    private Dictionary<ExampleKind, RequestExample[]> Build(IReconstitutionEngine engine)
+    {
+        var config = engine.Config;
+        var tokens = tokenizer.Encode(Prompt).Take(config.NCtx).ToArray();
+        var mlpLayer = Math.Min(1, config.NLayers - 1);
+        var last = config.NLayers - 1;
+        string[] capture = [ActivationLocations.ResidPostEmb, ActivationLocations.ResidPostAttn, ActivationLocations.ResidPostMlp,
+            ActivationLocations.MlpPostAct, ActivationLocations.ResidDeltaMlp, ActivationLocations.ResidDeltaAttn];
+
+        using var scope = torch.NewDisposeScope();
+        using var forward = engine.Forward(torch.tensor(tokens.Select(t => (long)t).ToArray(), torch.int64), capture);
+        TensorPayload At(string location, int layer) => TensorCodec.Encode(forward.Captured[location][layer], TensorEncoding.Base64);
+        var postEmb = At(ActivationLocations.ResidPostEmb, -1);
+        var postAttn = At(ActivationLocations.ResidPostAttn, mlpLayer);
+        var final = At(ActivationLocations.ResidPostMlp, last);
+        var noRoute = new Dictionary<string, string>();
+
+        var activations = new List<RequestExample>
+        {
+            new("mlpNeuron", $"MLP post-activations of layer {mlpLayer}",
+                new ActivationsRequest { Residual = postAttn, LayerIndex = mlpLayer, NodeType = NodeType.MlpNeuron, PreOrPostAct = PreOrPostAct.Post }, noRoute),
+            new("attentionHead", "Attention probabilities of layer 0",
+                new ActivationsRequest { Residual = postEmb, LayerIndex = 0, NodeType = NodeType.AttentionHead, PreOrPostAct = PreOrPostAct.Post, AttentionTraceType = AttentionTraceType.QK }, noRoute),
+        };
+        var examples = new Dictionary<ExampleKind, RequestExample[]>
+        {
+            [ExampleKind.Gradients] = [new("mlpNeuron", $"Gradient of neuron 0 at the last token, layer {mlpLayer}",
+                new GradientsRequest { Residual = postAttn, LayerIndex = mlpLayer, NodeType = NodeType.MlpNeuron, PreOrPostAct = PreOrPostAct.Post, TensorIndices = [tokens.Length - 1, 0] }, noRoute)],
+            [ExampleKind.Jvp] = [new("attentionHead", "JVP of layer 0's attention probabilities along the residual itself",
+                new JvpRequest { Residual = postEmb, LayerIndex = 0, NodeType = NodeType.AttentionHead, PreOrPostAct = PreOrPostAct.Post, AttentionTraceType = AttentionTraceType.QK, WriteVector = postEmb }, noRoute)],
+            [ExampleKind.ResidDeltaAttn] = [new("layer0", "Layer 0's attention output", new ResidDeltaRequest { Residual = postEmb, LayerIndex = 0 }, noRoute)],
+            [ExampleKind.ResidDeltaMlp] = [new($"layer{mlpLayer}", $"Layer {mlpLayer}'s MLP output", new ResidDeltaRequest { Residual = postAttn, LayerIndex = mlpLayer }, noRoute)],
+            [ExampleKind.AttentionValues] = [new("layer0", "Layer 0's attention and values", new AttentionValuesRequest { Residual = postEmb, LayerIndex = 0 }, noRoute)],
+            [ExampleKind.Logits] = [new("final", "Logits from the last layer's residual", new LogitsRequest { Residual = final }, noRoute)],
+            [ExampleKind.Logprobs] = [new("final", "Log-probabilities from the last layer's residual", new LogitsRequest { Residual = final }, noRoute)],
+            [ExampleKind.Forward] = [new("prompt", "Forward pass capturing resid.post_attn and mlp.post_act at layer 0",
+                new ForwardRequest { Prompt = Prompt, Capture = [ActivationLocations.ResidPostAttn, ActivationLocations.MlpPostAct], Layers = [0] }, noRoute)],
+            [ExampleKind.Tokenize] = [new("prompt", "Tokens of a verse", new TokenizeRequest { Text = Prompt }, noRoute)],
+        };
+
+        if (engine.Autoencoders.Values.OrderBy(a => a.Name, StringComparer.Ordinal).FirstOrDefault(a => a.Layers.Count > 0) is { } ae)
+        {
+            var layer = ae.Layers[0];
+            var (inputLocation, residual) = ae.InputType switch
+            {
+                AutoencoderInputType.MlpPostAct => (ActivationLocations.MlpPostAct, At(ActivationLocations.ResidPostAttn, layer)),
+                AutoencoderInputType.ResidDeltaMlp => (ActivationLocations.ResidDeltaMlp, At(ActivationLocations.ResidPostAttn, layer)),
+                _ => (ActivationLocations.ResidDeltaAttn, layer == 0 ? postEmb : At(ActivationLocations.ResidPostMlp, layer - 1)),
+            };
+            var input = At(inputLocation, layer);
+            var route = new Dictionary<string, string> { ["name"] = ae.Name };
+            activations.Add(new("autoencoderLatent", $"Latents of autoencoder {ae.Name} at layer {layer}",
+                new ActivationsRequest { Residual = residual, LayerIndex = layer, NodeType = ae.NodeType, PreOrPostAct = PreOrPostAct.Post, Autoencoder = ae.Name }, noRoute));
+            examples[ExampleKind.Encode] = [new(ae.Name, $"{inputLocation} of layer {layer} through autoencoder {ae.Name}",
+                new EncodeRequest { Activations = input, LayerIndex = layer }, route)];
+            examples[ExampleKind.LatentGradient] = [new(ae.Name, $"Gradient of latent 0 of autoencoder {ae.Name} at layer {layer}",
+                new LatentGradientRequest { Activations = input, LayerIndex = layer, LatentIndex = 0 }, route)];
+        }
+        examples[ExampleKind.Activations] = activations.ToArray();
+        return examples;
+    }
+}

@@ -1,0 +1,171 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace ReconService.Models.Tensors;
+
+/// <summary>
+/// Reads and writes <see cref="TensorPayload"/>. Base64 <c>data</c> is copied as UTF-8 text and left
+/// undecoded; list <c>data</c> is flattened row-major. Errors are <see cref="TensorPayloadException"/>.
+/// </summary>
+public sealed class TensorPayloadJsonConverter : JsonConverter<TensorPayload>
+{
+    private const int MaxRank = 8;
+
+    /// <inheritdoc />
+    public override TensorPayload Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+            throw new TensorPayloadException("", "expected a tensor object {\"dtype\", \"shape\", \"data\"}");
+        string dtype = "float32";
+        long[]? shape = null;
+        byte[]? text = null;
+        List<float>? values = null;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+        {
+            var name = reader.GetString();
+            reader.Read();
+            switch (name)
+            {
+                case "dtype":
+                    if (reader.TokenType != JsonTokenType.String) throw new TensorPayloadException("dtype", "expected a string such as \"float32\"");
+                    dtype = reader.GetString()!;
+                    if (TensorPayload.ElementSizeOf(dtype) == 0)
+                        throw new TensorPayloadException("dtype", $"expected float32, float16 or bfloat16, got \"{Truncate(dtype)}\"");
+                    break;
+                case "shape":
+                    shape = ReadShape(ref reader);
+                    break;
+                case "data":
+                    if (reader.TokenType == JsonTokenType.String) text = CopyText(ref reader);
+                    else if (reader.TokenType == JsonTokenType.StartArray) values = ReadValues(ref reader);
+                    else throw new TensorPayloadException("data", "expected a base64 string or nested arrays of numbers");
+                    break;
+                default:
+                    reader.Skip();
+                    break;
+            }
+        }
+        if (shape is null) throw new TensorPayloadException("shape", "is required: one non-negative integer per axis");
+        if (text is null && values is null) throw new TensorPayloadException("data", "is required: base64 of the little-endian values");
+        if (values is not null)
+        {
+            var payload = TensorPayload.FromBase64(dtype, shape, ReadOnlyMemory<byte>.Empty);
+            if (payload.ElementCount != values.Count)
+                throw new TensorPayloadException("data", $"shape [{string.Join(", ", shape)}] holds {payload.ElementCount} values, the list has {values.Count}");
+            return TensorPayload.FromValues(shape, values.ToArray(), TensorEncoding.List);
+        }
+        return TensorPayload.FromBase64(dtype, shape, text);
+    }
+
+    /// <inheritdoc />
+    public override void Write(Utf8JsonWriter writer, TensorPayload value, JsonSerializerOptions options)
+    {
+        writer.WriteStartObject();
+        writer.WriteString("dtype", value.Dtype);
+        writer.WriteStartArray("shape");
+        foreach (var d in value.Shape) writer.WriteNumberValue(d);
+        writer.WriteEndArray();
+        writer.WritePropertyName("data");
+        if (!value.HasValues) writer.WriteStringValue(value.Base64Utf8.Span);
+        else if (value.Encoding == TensorEncoding.Base64) WriteBase64(writer, value.Values.Span);
+        else
+        {
+            var offset = 0;
+            WriteNested(writer, value.Shape, 0, value.Values.Span, ref offset);
+        }
+        writer.WriteEndObject();
+    }
+
+    private static void WriteBase64(Utf8JsonWriter writer, ReadOnlySpan<float> values)
+    {
+        if (BitConverter.IsLittleEndian)
+        {
+            writer.WriteBase64StringValue(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values));
+            return;
+        }
+        var bytes = new byte[values.Length * sizeof(float)];
+        for (var i = 0; i < values.Length; i++)
+            System.Buffers.Binary.BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * sizeof(float)), values[i]);
+        writer.WriteBase64StringValue(bytes);
+    }
+
+    private static void WriteNested(Utf8JsonWriter writer, IReadOnlyList<long> shape, int axis, ReadOnlySpan<float> values, ref int offset)
+    {
+        if (axis == shape.Count)
+        {
+            WriteFloat(writer, values[offset++]);
+            return;
+        }
+        writer.WriteStartArray();
+        for (long i = 0; i < shape[axis]; i++) WriteNested(writer, shape, axis + 1, values, ref offset);
+        writer.WriteEndArray();
+    }
+
+    private static void WriteFloat(Utf8JsonWriter writer, float v)
+    {
+        if (float.IsFinite(v)) writer.WriteNumberValue(v);
+        else writer.WriteStringValue(float.IsNaN(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity");
+    }
+
+    private static long[] ReadShape(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType != JsonTokenType.StartArray)
+            throw new TensorPayloadException("shape", "expected an array of non-negative integers");
+        var shape = new List<long>();
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out var d) || d < 0)
+                throw new TensorPayloadException("shape", "expected an array of non-negative integers");
+            shape.Add(d);
+            if (shape.Count > MaxRank) throw new TensorPayloadException("shape", $"expected at most {MaxRank} axes");
+        }
+        double elements = 1;
+        foreach (var d in shape) elements *= d;
+        if (elements > int.MaxValue) throw new TensorPayloadException("shape", $"expected at most {int.MaxValue} elements");
+        return shape.ToArray();
+    }
+
+    private static byte[] CopyText(ref Utf8JsonReader reader)
+    {
+        if (!reader.ValueIsEscaped && !reader.HasValueSequence) return reader.ValueSpan.ToArray();
+        var length = reader.HasValueSequence ? checked((int)reader.ValueSequence.Length) : reader.ValueSpan.Length;
+        var buffer = new byte[length];
+        var written = reader.CopyString(buffer);
+        return written == length ? buffer : buffer.AsSpan(0, written).ToArray();
+    }
+
+    private static List<float> ReadValues(ref Utf8JsonReader reader)
+    {
+        var values = new List<float>();
+        var depth = 0;
+        do
+        {
+            switch (reader.TokenType)
+            {
+                case JsonTokenType.StartArray:
+                    if (++depth > MaxRank) throw new TensorPayloadException("data", $"expected at most {MaxRank} levels of nesting");
+                    break;
+                case JsonTokenType.EndArray:
+                    depth--;
+                    break;
+                case JsonTokenType.Number:
+                    values.Add(reader.GetSingle());
+                    break;
+                case JsonTokenType.String:
+                    values.Add(reader.GetString() switch
+                    {
+                        "NaN" => float.NaN,
+                        "Infinity" => float.PositiveInfinity,
+                        "-Infinity" => float.NegativeInfinity,
+                        _ => throw new TensorPayloadException("data", "expected numbers, or \"NaN\", \"Infinity\", \"-Infinity\""),
+                    });
+                    break;
+                default:
+                    throw new TensorPayloadException("data", "expected nested arrays of numbers");
+            }
+        } while (depth > 0 && reader.Read());
+        return values;
+    }
+
+    private static string Truncate(string s) => s.Length <= 32 ? s : s[..32] + "…";
+}
