@@ -38,7 +38,7 @@ if (args.Contains("--probe"))
 }
 _ = BenchFixture.Weights;
 var started = DateTime.UtcNow;
-var summaries = BenchmarkRunner.Run([typeof(MachineBenchmarks), typeof(EngineBenchmarks), typeof(ConcurrencyBenchmarks)], config);
+var summaries = BenchmarkRunner.Run([typeof(EngineBenchmarks), typeof(MachineBenchmarks), typeof(ConcurrencyBenchmarks)], config);
 var report = Report.Build(summaries, BenchFixture.Figures, DateTime.UtcNow - started);
 var results = Path.Combine(BenchFixture.RepoRoot, "bench", "results");
 Directory.CreateDirectory(results);
