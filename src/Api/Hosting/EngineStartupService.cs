@@ -28,7 +28,9 @@ public sealed class EngineStartupService(EngineHost host, IEngineLoader loader, 
         catch (Exception e)
         {
             host.SetFailed(e);
+            if (e is OperationCanceledException || stoppingToken.IsCancellationRequested) return;
             logger.EngineLoadFailed(e);
+            Environment.ExitCode = 1;
             // Serving nothing but 503s forever helps no one: stop so the supervisor sees the failure.
             lifetime.StopApplication();
         }
