@@ -18,7 +18,7 @@ namespace ReconService.Api.Caching;
 /// Answers repeated identical reconstitution requests from a bounded in-memory cache. The key is the endpoint,
 /// its route values and a SHA-256 of the request as JSON; entries are sized by their tensors' bytes.
 /// </summary>
-public sealed class ResponseCache(IOptions<CacheOptions> options)
+public sealed class ResponseCache(IOptions<CacheOptions> options) : IDisposable
 {
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = options.Value.SizeLimitBytes });
 
@@ -27,6 +27,9 @@ public sealed class ResponseCache(IOptions<CacheOptions> options)
 
     /// <summary>The cache itself (for tests and diagnostics).</summary>
     public IMemoryCache Cache => _cache;
+
+    /// <inheritdoc />
+    public void Dispose() => _cache.Dispose();
 
     internal static string Key(HttpContext http, TensorRequest request, JsonSerializerOptions json)
     {

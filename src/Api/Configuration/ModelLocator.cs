@@ -48,7 +48,8 @@ public sealed class ModelLocator(IOptions<ModelOptions> model, IOptions<Autoenco
             $"Autoencoders:{name}:InputType must be mlp.post_act, resid.delta_mlp or resid.delta_attn (or with underscores)"),
     };
 
-    private string Rooted(string path) => Path.GetFullPath(path, environment.ContentRootPath);
+    // Relative paths are taken from the working directory, as a shell user expects (`dotnet run` sets the content root to src/Api).
+    private static string Rooted(string path) => Path.GetFullPath(path);
 
     private string? FindDefaultModel()
     {

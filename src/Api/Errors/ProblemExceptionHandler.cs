@@ -57,7 +57,31 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
             var prefix = field.Length == 0 ? "" : field + ".";
             return (status, prefix + missing[0], $"required field missing: {string.Join(", ", missing.Select(m => prefix + m))}");
         }
-        return (status, field.Length == 0 ? "body" : field, message);
+        return (status, field.Length == 0 ? "body" : field, Explain(message));
+    }
+
+    /// <summary>Replaces "could not be converted to T" with what the field accepts.</summary>
+    private static string Explain(string message)
+    {
+        const string marker = "could not be converted to ";
+        var at = message.IndexOf(marker, StringComparison.Ordinal);
+        if (at < 0) return message;
+        var typeName = message[(at + marker.Length)..].TrimEnd('.', ' ');
+        var bracket = typeName.IndexOf('[');
+        if (bracket >= 0) typeName = typeName[(bracket + 1)..].TrimEnd(']');
+        var type = typeof(Models.NodeType).Assembly.GetType(typeName) ?? Type.GetType(typeName);
+        if (type is { IsEnum: true })
+        {
+            var names = type.GetFields(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)
+                .Select(f => f.GetCustomAttributes(typeof(System.Text.Json.Serialization.JsonStringEnumMemberNameAttribute), false)
+                    .OfType<System.Text.Json.Serialization.JsonStringEnumMemberNameAttribute>().FirstOrDefault()?.Name ?? f.Name);
+            return $"expected one of {string.Join(", ", names)}";
+        }
+        return type == typeof(int) || type == typeof(long) ? "expected an integer"
+            : type == typeof(bool) ? "expected true or false"
+            : type == typeof(string) ? "expected a string"
+            : type is not null && type.IsArray ? "expected an array"
+            : message;
     }
 
     /// <summary><c>$.residual.shape[1]</c> → <c>residual.shape</c>.</summary>

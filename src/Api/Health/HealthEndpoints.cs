@@ -19,8 +19,10 @@ public static class HealthEndpoints
     /// <summary>Maps <c>GET /health/live</c> and <c>GET /health/ready</c>.</summary>
     public static IEndpointRouteBuilder MapHealth(this IEndpointRouteBuilder app)
     {
-        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false }).WithTags("Health");
-        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadyTag) }).WithTags("Health");
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false })
+            .WithName("live").WithTags("Health").WithDisplayName("live");
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadyTag) })
+            .WithName("ready").WithTags("Health").WithDisplayName("ready");
         return app;
     }
 

@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using ReconService.Models.Tensors;
 
 namespace ReconService.Models.Wire;
@@ -14,6 +15,7 @@ public sealed record ForwardRequest : TensorRequest
     /// <summary>Layers to capture at; all when omitted.</summary>
     public int[]? Layers { get; init; }
     /// <summary>Next-token predictions to return per position (default 5, at most 50).</summary>
+    [DefaultValue(5)]
     public int TopK { get; init; } = 5;
 }
 

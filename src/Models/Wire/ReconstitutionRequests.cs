@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using ReconService.Models.Tensors;
 
 namespace ReconService.Models.Wire;
@@ -6,6 +7,7 @@ namespace ReconService.Models.Wire;
 public abstract record TensorRequest
 {
     /// <summary><c>base64</c> (default) or <c>list</c>: how the response writes its tensors.</summary>
+    [DefaultValue(TensorEncoding.Base64)]
     public TensorEncoding OutputEncoding { get; init; } = TensorEncoding.Base64;
 }
 
@@ -24,10 +26,12 @@ public record ActivationsRequest : TensorRequest
     /// <summary><c>pre</c> or <c>post</c> the nonlinearity.</summary>
     public required PreOrPostAct PreOrPostAct { get; init; }
     /// <summary><c>forward</c> (default); <c>backward</c> is rejected.</summary>
+    [DefaultValue(PassType.Forward)]
     public PassType PassType { get; init; } = PassType.Forward;
     /// <summary>Attention nodes only: <c>QK</c>, <c>Q</c> or <c>K</c>.</summary>
     public AttentionTraceType? AttentionTraceType { get; init; }
     /// <summary>Treat layer-norm scales as constants in derivatives (default true).</summary>
+    [DefaultValue(true)]
     public bool DetachLayerNormScale { get; init; } = true;
     /// <summary>Latent nodes: the configured autoencoder, when several could serve.</summary>
     public string? Autoencoder { get; init; }
@@ -57,6 +61,7 @@ public record ResidDeltaRequest : TensorRequest
     /// <summary>Layer of the block.</summary>
     public required int LayerIndex { get; init; }
     /// <summary>Treat layer-norm scales as constants (default true).</summary>
+    [DefaultValue(true)]
     public bool DetachLayerNormScale { get; init; } = true;
 }
 
@@ -73,6 +78,7 @@ public sealed record LogitsRequest : TensorRequest
     /// <summary>The final layer's <c>resid.post_mlp</c>, <c>[tokens, d_model]</c> or batched.</summary>
     public required TensorPayload Residual { get; init; }
     /// <summary>Treat the final layer norm's scale as a constant (default true).</summary>
+    [DefaultValue(true)]
     public bool DetachLayerNormScale { get; init; } = true;
 }
 

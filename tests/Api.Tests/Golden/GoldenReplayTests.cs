@@ -10,22 +10,53 @@ namespace ReconService.Api.Tests.Golden;
 /// </summary>
 public sealed class GoldenReplayTests(GoldenReplayTests.Service service) : IClassFixture<GoldenReplayTests.Service>
 {
-    /// <summary>One service for all cases.</summary>
-    public sealed class Service : IAsyncLifetime
+    /// <summary>One service for all cases, autoencoders in the OpenAI/TDB layout.</summary>
+    public sealed class Service : GoldenService
     {
-        public GoldenFactory Factory { get; } = new();
-        public HttpClient Client { get; private set; } = null!;
-        public async Task InitializeAsync() => Client = await Factory.ReadyClientAsync();
-        public Task DisposeAsync()
-        {
-            Factory.Dispose();
-            return Task.CompletedTask;
-        }
+        public Service() : base("autoencoders") { }
     }
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public async Task GoldenCaseMatchesReference(string id, string kind)
+    public Task GoldenCaseMatchesReference(string id, string kind) => GoldenReplay.RunAsync(service.Client, id, kind);
+
+    public static TheoryData<string, string> Cases() => GoldenCases.All();
+}
+
+/// <summary>The golden cases that involve an autoencoder, with the autoencoders loaded from their SAELens layout.</summary>
+public sealed class GoldenSaeLensReplayTests(GoldenSaeLensReplayTests.Service service) : IClassFixture<GoldenSaeLensReplayTests.Service>
+{
+    /// <summary>One service for all cases, autoencoders in the SAELens layout.</summary>
+    public sealed class Service : GoldenService
+    {
+        public Service() : base("saelens") { }
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public Task GoldenAutoencoderCaseMatchesReferenceWithSaeLensWeights(string id, string kind) => GoldenReplay.RunAsync(service.Client, id, kind);
+
+    public static TheoryData<string, string> Cases() => GoldenCases.All(c =>
+        c.GetProperty("params").TryGetProperty("autoencoder", out var ae) && ae.ValueKind == JsonValueKind.String);
+}
+
+/// <summary>A service on the golden folder, started once per test class.</summary>
+public abstract class GoldenService(string layout) : IAsyncLifetime
+{
+    public GoldenFactory Factory { get; } = new(layout);
+    public HttpClient Client { get; private set; } = null!;
+    public async Task InitializeAsync() => Client = await Factory.ReadyClientAsync();
+    public Task DisposeAsync()
+    {
+        Factory.Dispose();
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>Sends one golden case over HTTP and compares the answer with the reference.</summary>
+public static class GoldenReplay
+{
+    public static async Task RunAsync(HttpClient client, string id, string kind)
     {
         var golden = GoldenCases.Load();
         var c = golden.Cases[id];
@@ -51,14 +82,12 @@ public sealed class GoldenReplayTests(GoldenReplayTests.Service service) : IClas
             _ => throw new InvalidOperationException($"unknown golden kind {kind}"),
         };
 
-        using var response = await service.Client.PostJsonAsync(request.Path, request.Body);
+        using var response = await client.PostJsonAsync(request.Path, request.Body);
         var json = await response.OkJsonAsync();
         AssertClose(expected, json.GetProperty(request.Field), $"{id} ({kind}) {request.Field}");
         if (kind == "attn_and_v")
             AssertClose(golden.Tensors[c.GetProperty("attn_expected").GetString()!], json.GetProperty("attention"), $"{id} ({kind}) attention");
     }
-
-    public static TheoryData<string, string> Cases() => GoldenCases.All();
 
     private static JsonObject Activation(JsonElement p, JsonObject residual)
     {

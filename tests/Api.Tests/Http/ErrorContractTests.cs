@@ -64,7 +64,8 @@ public sealed class ErrorContractTests(ErrorContractTests.Service service) : ICl
         var body = MlpRequest();
         body["nodeType"] = "neuron";
         using var response = await service.Client.PostJsonAsync("/v1/activations", body);
-        await response.AssertProblemAsync(HttpStatusCode.BadRequest, "nodeType");
+        var problem = await response.AssertProblemAsync(HttpStatusCode.BadRequest, "nodeType");
+        Assert.Contains("mlp_neuron", problem.GetProperty("detail").GetString());
     }
 
     [Fact]

@@ -85,4 +85,60 @@ public sealed class WorkflowTests(WorkflowTests.Service service) : IClassFixture
         Assert.Equal(afterFirst, cache.Count);
         Assert.Equal(first.GetRawText(), second.GetRawText());
     }
+
+    private async Task<(JsonElement Residual, int Tokens)> CaptureAsync(string location, int layer)
+    {
+        var forward = await (await service.Client.PostJsonAsync("/v1/forward", new JsonObject
+        {
+            ["prompt"] = "Blessed are the meek: for they shall inherit the earth.",
+            ["capture"] = new JsonArray(location),
+            ["layers"] = new JsonArray(layer),
+        })).OkJsonAsync();
+        return (Captured(forward, location, layer), forward.GetProperty("tokens").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task ALatentSliceReturnsThoseColumnsOfTheFullLatents()
+    {
+        var (residual, _) = await CaptureAsync("resid.post_attn", 2);
+        JsonObject Body(bool slice)
+        {
+            var body = new JsonObject
+            {
+                ["residual"] = JsonNode.Parse(residual.GetRawText()),
+                ["layerIndex"] = 2,
+                ["nodeType"] = "mlp_autoencoder_latent",
+                ["preOrPostAct"] = "post",
+                ["autoencoder"] = "mlp_post_act",
+            };
+            if (slice) body["latentSlice"] = new JsonObject { ["start"] = 100, ["stop"] = 164 };
+            return body;
+        }
+        var (fullShape, full) = Wire.ReadTensor((await (await service.Client.PostJsonAsync("/v1/activations", Body(false))).OkJsonAsync()).GetProperty("activations"));
+        var (sliceShape, part) = Wire.ReadTensor((await (await service.Client.PostJsonAsync("/v1/activations", Body(true))).OkJsonAsync()).GetProperty("activations"));
+        Assert.Equal(new[] { fullShape[0], 64L }, sliceShape);
+        var width = (int)fullShape[1];
+        for (var t = 0; t < fullShape[0]; t++)
+            for (var j = 0; j < 64; j++)
+                Assert.True(Math.Abs(full[t * width + 100 + j] - part[t * 64 + j]) <= 1e-5f + 1e-4f * Math.Abs(full[t * width + 100 + j]), $"token {t}, latent {100 + j}");
+        Assert.Contains(full, v => v > 0);
+    }
+
+    [Fact]
+    public async Task ABatchOfResidualsGivesOneResultPerSequence()
+    {
+        var (residual, tokens) = await CaptureAsync("resid.post_attn", 0);
+        var (shape, values) = Wire.ReadTensor(residual);
+        var scaled = values.Select(v => v * 0.5f).ToArray();
+        var batch = Wire.Tensor([2, shape[0], shape[1]], values.Concat(scaled).ToArray());
+        JsonObject Body(JsonNode r) => new() { ["residual"] = r, ["layerIndex"] = 0 };
+
+        var (batchShape, batchOut) = Wire.ReadTensor((await (await service.Client.PostJsonAsync("/v1/resid-deltas/mlp", Body(batch))).OkJsonAsync()).GetProperty("residDelta"));
+        var (_, first) = Wire.ReadTensor((await (await service.Client.PostJsonAsync("/v1/resid-deltas/mlp", Body(Wire.Tensor(shape, values)))).OkJsonAsync()).GetProperty("residDelta"));
+        var (_, second) = Wire.ReadTensor((await (await service.Client.PostJsonAsync("/v1/resid-deltas/mlp", Body(Wire.Tensor(shape, scaled)))).OkJsonAsync()).GetProperty("residDelta"));
+        Assert.Equal(new[] { 2L, tokens, shape[1] }, batchShape);
+        var expected = first.Concat(second).ToArray();
+        for (var i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - batchOut[i]) <= 1e-5f + 1e-4f * Math.Abs(expected[i]), $"element {i}: {batchOut[i]} vs {expected[i]}");
+    }
 }

@@ -41,10 +41,11 @@ public class ServiceFactory(IReadOnlyDictionary<string, string?> settings) : Web
 public sealed class DefaultModelFactory() : ServiceFactory(new Dictionary<string, string?>());
 
 /// <summary>The service on the golden model, with the golden autoencoder families under their folder names.</summary>
-public sealed class GoldenFactory() : ServiceFactory(GoldenSettings())
+/// <param name="layout">Autoencoder layout to load: <c>autoencoders</c> (OpenAI/TDB) or <c>saelens</c>.</param>
+public sealed class GoldenFactory(string layout = "autoencoders") : ServiceFactory(GoldenSettings(layout))
 {
-    /// <summary>Settings pointing at the golden folder: <c>model/</c> and <c>sae/&lt;name&gt;/autoencoders</c> (or <c>saelens</c>).</summary>
-    public static Dictionary<string, string?> GoldenSettings()
+    /// <summary>Settings pointing at the golden folder: <c>model/</c> and <c>sae/&lt;name&gt;/&lt;layout&gt;</c> (the other layout when that one is missing).</summary>
+    public static Dictionary<string, string?> GoldenSettings(string layout = "autoencoders")
     {
         var golden = RepoPaths.GoldenDir;
         var settings = new Dictionary<string, string?> { ["Model:Path"] = Path.Combine(golden, "model") };
@@ -53,11 +54,21 @@ public sealed class GoldenFactory() : ServiceFactory(GoldenSettings())
         {
             foreach (var family in Directory.GetDirectories(sae).Select(Path.GetFileName))
             {
-                var openAi = Path.Combine(sae, family!, "autoencoders");
-                settings[$"Autoencoders:{family}:Path"] = Directory.Exists(openAi) ? openAi : Path.Combine(sae, family!, "saelens");
-                settings[$"Autoencoders:{family}:InputType"] = family;
+                var preferred = Path.Combine(sae, family!, layout);
+                var other = Path.Combine(sae, family!, layout == "saelens" ? "autoencoders" : "saelens");
+                settings[$"Autoencoders:{family}:Path"] = Directory.Exists(preferred) ? preferred : other;
+                settings[$"Autoencoders:{family}:InputType"] = InputType(Path.Combine(sae, family!)) ?? family;
             }
         }
         return settings;
+    }
+
+    /// <summary>The input type <c>info.json</c> names (<c>dst</c>), if any.</summary>
+    private static string? InputType(string familyDir)
+    {
+        var info = Path.Combine(familyDir, "info.json");
+        if (!File.Exists(info)) return null;
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(info));
+        return doc.RootElement.TryGetProperty("dst", out var dst) ? dst.GetString() : null;
     }
 }
