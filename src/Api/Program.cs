@@ -26,6 +26,7 @@ app.UseReconRequestLogging();
 app.UseReconHttp();
 app.UseReconApiKeys();
 app.UseReconSwagger();
+app.UseViewer();
 
 app.MapHealth();
 app.MapModelInfo();

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using ReconService.Api.Configuration;
 using ReconService.Api.Logging;
+using ReconService.Engine.Hosting;
 
 namespace ReconService.Api.Hosting;
 
@@ -12,6 +13,10 @@ public sealed class EngineStartupService(EngineHost host, IEngineLoader loader, 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() =>
     {
         var stopwatch = Stopwatch.StartNew();
+        // Server settings measured in bench/ (see bench/README.md): one intra-op thread per request serves concurrent
+        // requests faster than two, and keeping freed native memory spares large tensors a page fault per page.
+        NativeAllocator.RetainFreedMemory();
+        TorchSharp.torch.set_num_threads(1);
         try
         {
             var options = locator.Resolve();

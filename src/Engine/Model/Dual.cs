@@ -87,10 +87,15 @@ public readonly record struct Dual(Tensor Value, Tensor? Tangent)
         var value = nn.functional.gelu(Value, GELU.Approximate.tanh);
         if (Tangent is null) return new(value, null);
         const double c = 0.7978845608028654; // sqrt(2 / pi)
-        var x2 = Value * Value;
-        var t = ((Value + x2 * Value * 0.044715) * c).tanh();
-        var derivative = (t + 1) * 0.5 + Value * 0.5 * (1 - t * t) * c * (x2 * (3 * 0.044715) + 1);
-        return new(value, Tangent * derivative);
+        // derivative = (1 + t) / 2 + x c (1 - t^2) (1 + 3 a x^2) / 2 with t = tanh(c (x + a x^3)), a = 0.044715.
+        // Tangents are never differentiated, so the derivative is built in place: four full-size tensors, not eighteen;
+        // t becomes the result tangent. The temporaries are left to the caller's dispose scope: disposing a tensor early
+        // inside a scope makes TorchSharp count it twice in Tensor.TotalCount.
+        var x2 = Value.square();
+        var t = x2.mul(0.044715).add_(1).mul_(Value).mul_(c).tanh_();
+        var oneMinusT2 = t.square().neg_().add_(1);
+        x2.mul_(3 * 0.044715).add_(1).mul_(Value).mul_(0.5 * c).mul_(oneMinusT2);
+        return new(value, t.add_(1).mul_(0.5).add_(x2).mul_(Tangent));
     }
 
     /// <summary>Float32 softmax over <paramref name="dim"/>; tangent <c>p (dz - sum(p dz))</c>.</summary>
