@@ -124,6 +124,5 @@ public sealed class HookTreeTests : IDisposable
     }
 
     private static IEnumerable<ActivationSpec> DerivativeSpecs() =>
-        Reconstitution.DerivativeTests.Specs().Select(row => new ActivationSpec((NodeType)row[0], 1, (PreOrPostAct)row[1],
-            (AttentionTraceType?)row[2], (bool)row[4], (string?)row[3]));
+        Reconstitution.DerivativeTests.SpecList(layer: 1);
 }

@@ -36,6 +36,11 @@ public sealed class DerivativeTests : IDisposable
         return data;
     }
 
+    /// <summary>Every row of <see cref="Specs"/> as a spec at <paramref name="layer"/>.</summary>
+    internal static IReadOnlyList<ActivationSpec> SpecList(int layer) =>
+        Specs().Select(row => new ActivationSpec((NodeType)row[0], layer, (PreOrPostAct)row[1],
+            (AttentionTraceType?)row[2], (bool)row[4], (string?)row[3])).ToList();
+
     [Theory]
     [MemberData(nameof(Specs))]
     public void ForwardModeJvpMatchesDoubleBackward(NodeType nodeType, PreOrPostAct act, AttentionTraceType? trace, string? autoencoder, bool detach)

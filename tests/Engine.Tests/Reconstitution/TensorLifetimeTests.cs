@@ -20,8 +20,7 @@ public sealed class TensorLifetimeTests : IDisposable
         var write = randn(5, RandomModels.Config.DModel);
         var raw = randn(5, RandomModels.Config.DModel);
         var tokens = tensor(new long[] { 1, 2, 3, 4 });
-        var specs = DerivativeTests.Specs().Select(row => new ActivationSpec((NodeType)row[0], 1, (PreOrPostAct)row[1],
-            (AttentionTraceType?)row[2], (bool)row[4], (string?)row[3])).ToList();
+        var specs = DerivativeTests.SpecList(layer: 1);
         void Call(int i)
         {
             var spec = specs[i % specs.Count];
