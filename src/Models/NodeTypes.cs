@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 namespace ReconService.Models;
 
 /// <summary>Kind of node whose activation is reconstituted; TDB's <c>NodeType</c> spellings.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<NodeType>))]
+[JsonConverter(typeof(StrictEnumConverter<NodeType>))]
 public enum NodeType
 {
     /// <summary>An attention head: activations are qk logits (pre) or probs (post), <c>[q, k, heads]</c>.</summary>
@@ -19,7 +19,7 @@ public enum NodeType
 }
 
 /// <summary>Before or after the node's nonlinearity; TDB's <c>PreOrPostAct</c>.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<PreOrPostAct>))]
+[JsonConverter(typeof(StrictEnumConverter<PreOrPostAct>))]
 public enum PreOrPostAct
 {
     /// <summary>Before the nonlinearity (qk logits, <c>mlp.pre_act</c>, latent pre-activations).</summary>
@@ -29,7 +29,7 @@ public enum PreOrPostAct
 }
 
 /// <summary>TDB's <c>PassType</c>. Only <see cref="Forward"/> can be reconstituted.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<PassType>))]
+[JsonConverter(typeof(StrictEnumConverter<PassType>))]
 public enum PassType
 {
     /// <summary>The forward pass.</summary>
@@ -42,7 +42,7 @@ public enum PassType
 /// Which of Q and K stay attached to the graph for attention nodes (TDB's <c>AttentionTraceType</c>).
 /// Values are the same for all three; gradients and JVPs differ.
 /// </summary>
-[JsonConverter(typeof(JsonStringEnumConverter<AttentionTraceType>))]
+[JsonConverter(typeof(StrictEnumConverter<AttentionTraceType>))]
 public enum AttentionTraceType
 {
     /// <summary>Nothing detached.</summary>
@@ -54,7 +54,7 @@ public enum AttentionTraceType
 }
 
 /// <summary>The kind of activation an autoencoder was trained on (TDB's derived scalar type).</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<AutoencoderInputType>))]
+[JsonConverter(typeof(StrictEnumConverter<AutoencoderInputType>))]
 public enum AutoencoderInputType
 {
     /// <summary><c>mlp.post_act</c>, width <c>d_ff</c>.</summary>
@@ -66,7 +66,7 @@ public enum AutoencoderInputType
 }
 
 /// <summary>Nonlinearity applied to autoencoder latent pre-activations.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<AutoencoderActivation>))]
+[JsonConverter(typeof(StrictEnumConverter<AutoencoderActivation>))]
 public enum AutoencoderActivation
 {
     /// <summary><c>max(0, x)</c>.</summary>

@@ -45,9 +45,12 @@ public sealed class CacheOptions
     /// <summary>Whether identical requests are answered from the cache.</summary>
     public bool Enabled { get; set; } = true;
 
-    /// <summary>Bound on the cached responses' tensor bytes.</summary>
+    /// <summary>
+    /// Bound on the cached responses' tensor bytes (default 64 MiB). The cache grows to this bound and stays there;
+    /// the process's memory then includes it plus per-entry overhead (about 1.5–2× in the load test).
+    /// </summary>
     [System.ComponentModel.DataAnnotations.Range(1L, long.MaxValue)]
-    public long SizeLimitBytes { get; set; } = 256L * 1024 * 1024;
+    public long SizeLimitBytes { get; set; } = 64L * 1024 * 1024;
 }
 
 /// <summary><c>Cors</c>: origins allowed to call the service from a browser (e.g. a viewer page on localhost).</summary>

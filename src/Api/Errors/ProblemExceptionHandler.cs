@@ -40,8 +40,7 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
         ReconstitutionException e => (StatusCodes.Status422UnprocessableEntity, e.Field, e.Message),
         EngineNotReadyException e => (StatusCodes.Status503ServiceUnavailable, null, e.Message),
         BadHttpRequestException { InnerException: JsonException json } e => FromJson(e.StatusCode, json),
-        BadHttpRequestException e => (e.StatusCode, e.StatusCode == StatusCodes.Status413PayloadTooLarge ? "body" : null,
-            e.StatusCode == StatusCodes.Status413PayloadTooLarge ? "request body is larger than the configured limit (Limits:MaxRequestBodyBytes)" : e.Message),
+        BadHttpRequestException e => FromBadRequest(e),
         JsonException json => FromJson(StatusCodes.Status400BadRequest, json),
         _ => (StatusCodes.Status500InternalServerError, null, "internal error"),
     };
@@ -60,29 +59,85 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
         return (status, field.Length == 0 ? "body" : field, Explain(message));
     }
 
-    /// <summary>Replaces "could not be converted to T" with what the field accepts.</summary>
+    /// <summary>
+    /// A bad request the binder rejected before any JSON was read: a missing or empty body, the wrong content type.
+    /// The framework's own text names C# types and parameters, so it is replaced.
+    /// </summary>
+    private static (int, string?, string) FromBadRequest(BadHttpRequestException e) => e.StatusCode switch
+    {
+        StatusCodes.Status413PayloadTooLarge => (e.StatusCode, "body", "request body is larger than the configured limit (Limits:MaxRequestBodyBytes)"),
+        StatusCodes.Status415UnsupportedMediaType => (e.StatusCode, "Content-Type", "expected application/json"),
+        _ => (e.StatusCode, "body", BodyExpected),
+    };
+
+    private const string BodyExpected = "expected a JSON object with the endpoint's fields (Content-Type: application/json); see /swagger";
+
+    /// <summary>Replaces the serializer's wording (C# type names) with what the field accepts.</summary>
     private static string Explain(string message)
     {
+        if (message.Contains("doesn't allow setting null values", StringComparison.Ordinal)
+            || message.Contains("doesn't allow getting null values", StringComparison.Ordinal))
+            return "expected a value, got null";
         const string marker = "could not be converted to ";
         var at = message.IndexOf(marker, StringComparison.Ordinal);
         if (at < 0) return message;
         var typeName = message[(at + marker.Length)..].TrimEnd('.', ' ');
-        var bracket = typeName.IndexOf('[');
-        if (bracket >= 0) typeName = typeName[(bracket + 1)..].TrimEnd(']');
-        var type = typeof(Models.NodeType).Assembly.GetType(typeName) ?? Type.GetType(typeName);
-        if (type is { IsEnum: true })
-        {
-            var names = type.GetFields(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)
-                .Select(f => f.GetCustomAttributes(typeof(System.Text.Json.Serialization.JsonStringEnumMemberNameAttribute), false)
-                    .OfType<System.Text.Json.Serialization.JsonStringEnumMemberNameAttribute>().FirstOrDefault()?.Name ?? f.Name);
-            return $"expected one of {string.Join(", ", names)}";
-        }
-        return type == typeof(int) || type == typeof(long) ? "expected an integer"
-            : type == typeof(bool) ? "expected true or false"
-            : type == typeof(string) ? "expected a string"
-            : type is not null && type.IsArray ? "expected an array"
-            : message;
+        return $"expected {Describe(typeName)}";
     }
+
+    /// <summary>What a JSON value of the named .NET type looks like, in words (never the type's name).</summary>
+    private static string Describe(string typeName)
+    {
+        if (typeName.EndsWith("[]", StringComparison.Ordinal))
+            return $"an array of {Plural(Describe(typeName[..^2]))}";
+        // System.Nullable`1[T] or System.Nullable`1[[T, Assembly, Version=...]]
+        const string nullable = "System.Nullable`1[";
+        if (typeName.StartsWith(nullable, StringComparison.Ordinal))
+        {
+            var inner = typeName[nullable.Length..].TrimStart('[');
+            var end = inner.IndexOfAny([',', ']']);
+            return Describe(end >= 0 ? inner[..end] : inner);
+        }
+        var type = Resolve(typeName);
+        if (type is null) return "a value of another JSON type";
+        if (type.IsEnum) return $"one of {string.Join(", ", EnumSpellings(type))}";
+        if (type == typeof(int) || type == typeof(long) || type == typeof(short)) return "an integer";
+        if (type == typeof(float) || type == typeof(double)) return "a number";
+        if (type == typeof(bool)) return "true or false";
+        if (type == typeof(string)) return "a string";
+        if (type == typeof(TensorPayload)) return "a tensor object {\"dtype\", \"shape\", \"data\"}";
+        var fields = type.GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance)
+            .Where(p => p.CanWrite && p.Name != "EqualityContract")
+            .Select(p => char.ToLowerInvariant(p.Name[0]) + p.Name[1..]);
+        return $"a JSON object with {string.Join(", ", fields)}";
+    }
+
+    private static string Plural(string noun) => noun switch
+    {
+        "an integer" => "integers",
+        "a number" => "numbers",
+        "a string" => "strings",
+        "true or false" => "booleans",
+        _ => noun.StartsWith("one of ", StringComparison.Ordinal) ? $"strings, each {noun}" : $"values, each {noun}",
+    };
+
+    private static Type? Resolve(string typeName)
+    {
+        try
+        {
+            return typeof(Models.NodeType).Assembly.GetType(typeName, throwOnError: false) ?? Type.GetType(typeName, throwOnError: false);
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The JSON spellings of an enum's values.</summary>
+    public static IEnumerable<string> EnumSpellings(Type type) =>
+        type.GetFields(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)
+            .Select(f => f.GetCustomAttributes(typeof(System.Text.Json.Serialization.JsonStringEnumMemberNameAttribute), false)
+                .OfType<System.Text.Json.Serialization.JsonStringEnumMemberNameAttribute>().FirstOrDefault()?.Name ?? f.Name);
 
     /// <summary><c>$.residual.shape[1]</c> → <c>residual.shape</c>.</summary>
     public static string FieldFromPath(string? path)
@@ -113,6 +168,7 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
     {
         400 => "Malformed request",
         413 => "Request body too large",
+        415 => "Unsupported media type",
         422 => "The model cannot serve this request",
         503 => "Service not ready",
         _ => "Internal error",

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using ReconService.Api.Configuration;
 using ReconService.Api.Errors;
 using ReconService.Api.Hosting;
+using ReconService.Api.Limits;
 using ReconService.Api.Logging;
 using ReconService.Api.OpenApi;
 using ReconService.Api.Reconstitution;
@@ -34,7 +35,7 @@ public static class ForwardEndpoints
 
     /// <summary>POST /v1/forward.</summary>
     public static Results<Ok<ForwardResponse>, ProblemHttpResult> Forward(ForwardRequest request, EngineHost host, GptTokenizer tokenizer,
-        IOptions<LimitsOptions> limits, IDiagnosticContext log) =>
+        IOptions<LimitsOptions> limits, IOptions<TokenLimitsOptions> tokenLimits, IDiagnosticContext log) =>
         EngineCall.Run(() =>
         {
             var engine = host.Engine;
@@ -43,6 +44,9 @@ public static class ForwardEndpoints
             var layers = Layers(request, engine);
             if (request.TopK is < 0 or > MaxTopK)
                 throw new RequestFieldException("topK", $"expected 0 to {MaxTopK}, got {request.TopK}", StatusCodes.Status422UnprocessableEntity);
+            // Now that a prompt's token count is known; a tokens array was already checked before the queue.
+            if (RequestLimits.TooLarge(RequestLimits.ForwardElements(tokens.Length, request, engine), tokenLimits.Value) is var (field, message))
+                throw new RequestFieldException(field, message, StatusCodes.Status422UnprocessableEntity);
             log.Set(RequestFields.Tokens, tokens.Length);
 
             var input = torch.tensor(tokens.Select(t => (long)t).ToArray(), torch.int64);
@@ -86,11 +90,12 @@ public static class ForwardEndpoints
 
     private static string[] Capture(ForwardRequest request, IReconstitutionEngine engine)
     {
-        foreach (var location in request.Capture)
+        var requested = request.Capture ?? [];
+        foreach (var location in requested)
             if (!ActivationLocations.All.Contains(location))
                 throw new RequestFieldException("capture", $"unknown location '{(location.Length > 40 ? location[..40] : location)}'; expected any of {string.Join(", ", ActivationLocations.All)}",
                     StatusCodes.Status422UnprocessableEntity);
-        return request.Capture.Distinct().ToArray();
+        return requested.Distinct().ToArray();
     }
 
     private static int[]? Layers(ForwardRequest request, IReconstitutionEngine engine)

@@ -17,7 +17,12 @@ public static class HttpRegistration
     {
         services.ConfigureHttpJsonOptions(options =>
         {
-            options.SerializerOptions.NumberHandling |= JsonNumberHandling.AllowNamedFloatingPointLiterals;
+            // Not the web default's AllowReadingFromString: "layerIndex": "1" is a type error, not an integer.
+            options.SerializerOptions.NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals;
+            // "residual": null on a non-nullable field is a 400 naming it, not a null reaching the handler.
+            options.SerializerOptions.RespectNullableAnnotations = true;
+            // A positional record (latentSlice) missing a constructor argument ({"start": 0}) names the missing field.
+            options.SerializerOptions.RespectRequiredConstructorParameters = true;
             options.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
         });
         // Malformed JSON then throws BadHttpRequestException (with the JsonException and its path) instead of a bare 400.
@@ -29,7 +34,8 @@ public static class HttpRegistration
             var (field, detail) = context.ProblemDetails.Status switch
             {
                 StatusCodes.Status413PayloadTooLarge => ("body", "request body is larger than the configured limit (Limits:MaxRequestBodyBytes)"),
-                StatusCodes.Status400BadRequest => ("body", "malformed request"),
+                StatusCodes.Status400BadRequest => ("body", "expected a JSON object with the endpoint's fields (Content-Type: application/json); see /swagger"),
+                StatusCodes.Status415UnsupportedMediaType => ("Content-Type", "expected application/json"),
                 StatusCodes.Status404NotFound => ("path", "no such endpoint"),
                 StatusCodes.Status405MethodNotAllowed => ("method", "method not allowed on this path"),
                 _ => ((string?)null, (string?)null),

@@ -6,7 +6,7 @@ namespace ReconService.Api.Limits;
 /// <summary>API keys, the engine queue and request limits.</summary>
 public static class ReliabilityRegistration
 {
-    /// <summary>Binds <c>ApiKeys</c>, <c>Queue</c> and <c>Limits:MaxTokensPerRequest</c>; registers the queue.</summary>
+    /// <summary>Binds <c>ApiKeys</c>, <c>Queue</c>, <c>Limits:MaxTokensPerRequest</c> and <c>Limits:MaxResponseElements</c>; registers the queue.</summary>
     public static IServiceCollection AddReconReliability(this IServiceCollection services)
     {
         services.AddOptions<ApiKeyOptions>().BindConfiguration(ApiKeyOptions.Section).ValidateOnStart();
@@ -29,7 +29,9 @@ public static class ReliabilityRegistration
         group.AddEndpointFilter(async (context, next) =>
         {
             var services = context.HttpContext.RequestServices;
-            if (RequestLimits.Check(context.Arguments, services.GetRequiredService<IOptions<TokenLimitsOptions>>().Value) is { } problem)
+            var host = services.GetRequiredService<Hosting.EngineHost>();
+            if (RequestLimits.Check(context.Arguments, services.GetRequiredService<IOptions<TokenLimitsOptions>>().Value,
+                    host.IsReady ? host.Engine : null) is { } problem)
                 return problem;
             return await services.GetRequiredService<EngineQueue>().RunAsync(context, next);
         });

@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 namespace ReconService.Models.Tensors;
 
 /// <summary>How a response writes its tensors' <c>data</c>.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<TensorEncoding>))]
+[JsonConverter(typeof(StrictEnumConverter<TensorEncoding>))]
 public enum TensorEncoding
 {
     /// <summary>Base64 of the row-major, little-endian float32 bytes (RFC 4648, padded).</summary>

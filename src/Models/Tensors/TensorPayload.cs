@@ -104,6 +104,7 @@ public sealed class TensorPayload
         var expectedLength = (destination.Length + 2) / 3 * 4;
         if (text.Length != expectedLength)
         {
+            if (!Base64.IsValid(text)) return "data is not valid base64 (RFC 4648 with padding)";
             var given = Base64.GetMaxDecodedFromUtf8Length(text.Length) - Padding(text);
             return $"base64 data holds {Math.Max(given, 0)} bytes; shape and dtype need {destination.Length} (base64 length {expectedLength})";
         }

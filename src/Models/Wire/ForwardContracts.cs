@@ -10,8 +10,8 @@ public sealed record ForwardRequest : TensorRequest
     public string? Prompt { get; init; }
     /// <summary>Token ids; give this or <see cref="Prompt"/>.</summary>
     public int[]? Tokens { get; init; }
-    /// <summary>Locations to capture, e.g. <c>resid.post_attn</c>, <c>mlp.post_act</c>, <c>attn.qk_probs</c>.</summary>
-    public string[] Capture { get; init; } = [];
+    /// <summary>Locations to capture, e.g. <c>resid.post_attn</c>, <c>mlp.post_act</c>, <c>attn.qk_probs</c>; none when omitted or null.</summary>
+    public string[]? Capture { get; init; }
     /// <summary>Layers to capture at; all when omitted.</summary>
     public int[]? Layers { get; init; }
     /// <summary>Next-token predictions to return per position (default 5, at most 50).</summary>

@@ -12,11 +12,16 @@ public sealed class ErrorContractTests(ErrorContractTests.Service service) : ICl
         public DefaultModelFactory Factory { get; } = new();
         public HttpClient Client { get; private set; } = null!;
         public int DModel { get; private set; }
+        public int NCtx { get; private set; }
+        public int NLayers { get; private set; }
         public async Task InitializeAsync()
         {
             Client = await Factory.ReadyClientAsync();
             var model = await (await Client.GetAsync("/v1/model")).OkJsonAsync();
-            DModel = model.GetProperty("config").GetProperty("dModel").GetInt32();
+            var config = model.GetProperty("config");
+            DModel = config.GetProperty("dModel").GetInt32();
+            NCtx = config.GetProperty("nCtx").GetInt32();
+            NLayers = config.GetProperty("nLayers").GetInt32();
         }
         public Task DisposeAsync()
         {

@@ -1,0 +1,117 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using ReconService.Api.Tests.Infrastructure;
+
+namespace ReconService.Api.Tests.Http;
+
+/// <summary>
+/// <c>Limits:MaxResponseElements</c> set to 10,000 values, so that every kind of answer can be pushed over it with
+/// small requests: attention patterns, latents, forward logits and captures. Answers shaped like the input are not limited.
+/// </summary>
+public sealed class ResponseSizeLimitTests(ResponseSizeLimitTests.Service service) : IClassFixture<ResponseSizeLimitTests.Service>
+{
+    public const int Limit = 10_000;
+
+    public sealed class Service : IAsyncLifetime
+    {
+        public ServiceFactory Factory { get; } = new(new Dictionary<string, string?> { ["Limits:MaxResponseElements"] = Limit.ToString() });
+        public HttpClient Client { get; private set; } = null!;
+        public int DModel { get; private set; }
+        public int DFf { get; private set; }
+        public int NHeads { get; private set; }
+        public string Autoencoder { get; private set; } = "";
+        public int NLatents { get; private set; }
+        public int NInputs { get; private set; }
+        public async Task InitializeAsync()
+        {
+            Client = await Factory.ReadyClientAsync();
+            var model = await (await Client.GetAsync("/v1/model")).OkJsonAsync();
+            var config = model.GetProperty("config");
+            DModel = config.GetProperty("dModel").GetInt32();
+            DFf = config.GetProperty("dFf").GetInt32();
+            NHeads = config.GetProperty("nHeads").GetInt32();
+            var autoencoder = model.GetProperty("autoencoders")[0];
+            Autoencoder = autoencoder.GetProperty("name").GetString()!;
+            NLatents = autoencoder.GetProperty("nLatents").GetInt32();
+            NInputs = autoencoder.GetProperty("nInputs").GetInt32();
+        }
+        public Task DisposeAsync()
+        {
+            Factory.Dispose();
+            return Task.CompletedTask;
+        }
+    }
+
+    private JsonObject Request(string nodeType, int tokens)
+    {
+        var body = new JsonObject
+        {
+            ["residual"] = Wire.Tensor([tokens, service.DModel], new float[tokens * service.DModel]),
+            ["layerIndex"] = 0,
+            ["nodeType"] = nodeType,
+            ["preOrPostAct"] = "post",
+        };
+        if (nodeType == "attention_head") body["attentionTraceType"] = "QK";
+        return body;
+    }
+
+    [Fact]
+    public async Task AttentionPatternsOverTheLimitAreA422NamingTheResidualShape()
+    {
+        var tokens = (int)Math.Ceiling(Math.Sqrt((double)Limit / service.NHeads)) + 1; // tokens² × heads > limit
+        using var response = await service.Client.PostJsonAsync("/v1/activations", Request("attention_head", tokens));
+        var problem = await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity, "residual.shape");
+        var detail = problem.GetProperty("detail").GetString()!;
+        Assert.Contains($"{(long)tokens * tokens * service.NHeads} values", detail);
+        Assert.Contains($"at most {Limit}", detail);
+    }
+
+    [Fact]
+    public async Task MlpActivationsUnderTheLimitAreServed()
+    {
+        var tokens = Limit / service.DFf;
+        using var response = await service.Client.PostJsonAsync("/v1/activations", Request("mlp_neuron", tokens));
+        var (shape, _) = Wire.ReadTensor((await response.OkJsonAsync()).GetProperty("activations"));
+        Assert.Equal([tokens, service.DFf], shape);
+    }
+
+    [Fact]
+    public async Task AGradientIsShapedLikeTheResidualSoItIsNotLimited()
+    {
+        var tokens = Limit / service.DModel + 1; // the residual itself is over the limit
+        var body = Request("mlp_neuron", tokens);
+        body["tensorIndices"] = new JsonArray(0, 0);
+        using var response = await service.Client.PostJsonAsync("/v1/gradients", body);
+        var (shape, _) = Wire.ReadTensor((await response.OkJsonAsync()).GetProperty("gradient"));
+        Assert.Equal([tokens, service.DModel], shape);
+    }
+
+    [Fact]
+    public async Task LatentsOverTheLimitAreA422NamingTheActivationsShape()
+    {
+        var tokens = Limit / service.NLatents + 1;
+        var body = new JsonObject
+        {
+            ["activations"] = Wire.Tensor([tokens, service.NInputs], new float[tokens * service.NInputs]),
+            ["layerIndex"] = 0,
+        };
+        using var response = await service.Client.PostJsonAsync($"/v1/autoencoders/{service.Autoencoder}/encode", body);
+        await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity, "activations.shape");
+    }
+
+    [Fact]
+    public async Task AForwardPassWhoseLogitsAloneAreOverTheLimitIsA422NamingTokens()
+    {
+        using var response = await service.Client.PostJsonAsync("/v1/forward", new JsonObject { ["tokens"] = new JsonArray(1) });
+        var problem = await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity, "tokens");
+        Assert.Contains("Limits:MaxResponseElements", problem.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task AForwardPassFromAPromptWithCapturesOverTheLimitIsA422NamingCapture()
+    {
+        var body = new JsonObject { ["prompt"] = "And God said", ["capture"] = new JsonArray("attn.qk_probs") };
+        using var response = await service.Client.PostJsonAsync("/v1/forward", body);
+        await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity, "capture");
+    }
+}
