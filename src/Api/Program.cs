@@ -16,7 +16,6 @@ builder.AddReconLogging();
 builder.Services.AddReconHttp();
 builder.Services.AddReconEngine();
 builder.Services.AddReconCache();
-builder.Services.AddReconRequestQueue();
 builder.Services.AddReconHealth();
 builder.Services.AddReconSwagger();
 builder.Services.AddReconReliability();

@@ -71,14 +71,6 @@ public sealed class LimitsOptions
     [System.ComponentModel.DataAnnotations.Range(1024L, long.MaxValue)]
     public long MaxRequestBodyBytes { get; set; } = 64L * 1024 * 1024;
 
-    /// <summary>Model requests computed at once; more wait in the queue.</summary>
-    [System.ComponentModel.DataAnnotations.Range(1, 4096)]
-    public int MaxConcurrentRequests { get; set; } = Math.Max(2, Environment.ProcessorCount);
-
-    /// <summary>Model requests that may wait; beyond that the answer is 429 with <c>Retry-After</c>.</summary>
-    [System.ComponentModel.DataAnnotations.Range(0, 100_000)]
-    public int QueueLength { get; set; } = 64;
-
     /// <summary>Longest <c>prompt</c> or <c>text</c> accepted, in characters.</summary>
     [System.ComponentModel.DataAnnotations.Range(1, int.MaxValue)]
     public int MaxPromptChars { get; set; } = 100_000;

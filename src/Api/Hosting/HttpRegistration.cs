@@ -58,7 +58,7 @@ public static class HttpRegistration
         return services;
     }
 
-    /// <summary>Problem details for unhandled errors (with the status Kestrel chose, e.g. 413), then CORS and the request queue.</summary>
+    /// <summary>Problem details for unhandled errors (with the status Kestrel chose, e.g. 413), then CORS.</summary>
     public static WebApplication UseReconHttp(this WebApplication app)
     {
         app.UseExceptionHandler(new ExceptionHandlerOptions
@@ -67,7 +67,6 @@ public static class HttpRegistration
         });
         app.UseStatusCodePages();
         app.UseCors(CorsPolicy);
-        app.UseRateLimiter();
         return app;
     }
 }

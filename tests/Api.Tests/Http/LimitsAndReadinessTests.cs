@@ -34,7 +34,7 @@ public sealed class LimitsAndReadinessTests
     [Fact]
     public async Task AFullQueueIsA429ProblemWithRetryAfter()
     {
-        using var factory = new BlockingEngineFactory(new() { ["Limits:MaxConcurrentRequests"] = "1", ["Limits:QueueLength"] = "0", ["Cache:Enabled"] = "false" });
+        using var factory = new BlockingEngineFactory(new() { ["Queue:Concurrency"] = "1", ["Queue:Length"] = "0", ["Cache:Enabled"] = "false" });
         using var client = await factory.ReadyClientAsync();
         var first = client.PostJsonAsync("/v1/activations", ActivationsBody(2, 8));
         Assert.True(factory.Engine.Entered.Wait(TimeSpan.FromSeconds(30)), "the first request reached the engine");
