@@ -35,13 +35,23 @@ internal static class BenchMain
         var config = DefaultConfig.Instance
             .AddJob(job.AsDefault())
             .AddFilter(new SimpleFilter(c => only is null || only.Any(o => c.Descriptor.Type.Name.StartsWith(o, StringComparison.Ordinal))))
-            .AddFilter(new SimpleFilter(c => !Workload.Skip(c.Descriptor.WorkloadMethod.Name,
+            .AddFilter(new SimpleFilter(c => !Workload.Skip(c.Descriptor.Type.Name, c.Descriptor.WorkloadMethod.Name,
                 c.Parameters.Items.FirstOrDefault(p => p.Name == "Tokens")?.Value as int? ?? 0,
                 c.Parameters.Items.FirstOrDefault(p => p.Name == "Batch")?.Value as int? ?? 1)))
             .WithOptions(ConfigOptions.DisableLogFile)
             .WithArtifactsPath(Path.Combine(BenchFixture.RepoRoot, "BenchmarkDotNet.Artifacts"));
 
         set_num_threads(BenchFixture.Threads);
+        if (args.Contains("--probe-json"))
+        {
+            JsonProbe.Run();
+            return;
+        }
+        if (args.Contains("--probe-http"))
+        {
+            HttpProbe.Run();
+            return;
+        }
         if (args.Contains("--probe"))
         {
             var at = Array.IndexOf(args, "--probe");
@@ -50,6 +60,7 @@ internal static class BenchMain
         }
         _ = BenchFixture.Weights;
         var started = DateTime.UtcNow;
+        Report.LoadAtStart = Report.LoadAverage();
         var summaries = BenchmarkRunner.Run([typeof(EngineBenchmarks), typeof(HttpBenchmarks), typeof(CodecBenchmarks), typeof(MachineBenchmarks),
             typeof(ConcurrencyBenchmarks)], config);
         ApiServer.StopIfStarted();

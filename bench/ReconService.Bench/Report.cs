@@ -52,7 +52,8 @@ internal sealed class Report
         Line($"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC · {Cpu()} · {Environment.ProcessorCount} logical cores · {RuntimeInformation.OSDescription} · "
             + $".NET {Environment.Version} · TorchSharp intra-op threads {BenchFixture.Threads} · run took {elapsed.TotalMinutes:F1} min. "
             + "Medians of a short BenchmarkDotNet job (in-process, 1 warm-up, few iterations of one call each). The machine is shared: "
-            + "absolute figures are noisy; compare the ratios, which come from one run.");
+            + "absolute figures are noisy; compare the ratios, which come from one run. "
+            + $"Load average (1 min) at start {LoadAtStart}, at end {LoadAverage()} (above 2 means other work shared these 2 cores).");
         Line();
         Line("GPT-2-small-shaped random weights (d_model 768, 12 layers, 12 heads, d_ff 3072, vocab 50257, n_ctx 1024), "
             + $"32768-latent ReLU autoencoder on mlp.post_act; activations of layer {Workload.Layer}. Residuals are random. Times in ms.");
@@ -153,6 +154,14 @@ internal sealed class Report
         var jvpMax = Workload.Batches.SelectMany(b => Workload.Tokens.Select(t => Ratio(Engine("MlpPostJvp", t, b), Engine("MlpPost", t, b)))).Max();
         var attnGradMax = Workload.Batches.SelectMany(b => Workload.Tokens.Select(t => Ratio(Engine("AttentionPostGradient", t, b), Engine("AttentionPost", t, b)))).Max();
         var attnJvpMax = Workload.Batches.SelectMany(b => Workload.Tokens.Select(t => Ratio(Engine("AttentionPostJvp", t, b), Engine("AttentionPost", t, b)))).Max();
+        if (Workload.Skipped.Count > 0)
+        {
+            Line("## Left out (– in the tables)");
+            Line();
+            foreach (var reason in Workload.Skipped.Order(StringComparer.Ordinal)) Line($"- {reason}");
+            Line();
+        }
+
         Line("## Targets");
         Line();
         Line("| target | measured | met |");
@@ -169,6 +178,15 @@ internal sealed class Report
 
     private void Target(string name, double? value, string unit, Func<double, bool> met) =>
         Line($"| {name} | {F(value, "F2")}{unit} | {(value is { } v ? met(v) ? "yes" : "**no**" : "–")} |");
+
+    /// <summary>The 1-minute load average when the run started.</summary>
+    public static string LoadAtStart { get; set; } = "?";
+
+    public static string LoadAverage()
+    {
+        try { return File.ReadAllText("/proc/loadavg").Split(' ')[0]; }
+        catch (IOException) { return "?"; }
+    }
 
     private static string Cpu()
     {

@@ -17,6 +17,13 @@ internal sealed class ApiServer : WebApplicationFactory<Program>
 
     public static HttpClient Client => Started.Value.Client;
 
+    /// <summary>The service's own engine (for in-process timings on the very same weights).</summary>
+    public static ReconService.Engine.IReconstitutionEngine Engine =>
+        Started.Value.Server.Services.GetRequiredService<EngineHost>().Engine;
+
+    /// <summary>Keep the service's one-line-per-request log (with its own elapsed time); for <c>--probe-http</c>.</summary>
+    public static bool LogRequests { get; set; }
+
     public static void StopIfStarted()
     {
         if (!Started.IsValueCreated) return;
@@ -41,7 +48,8 @@ internal sealed class ApiServer : WebApplicationFactory<Program>
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Production");
-        foreach (var (key, value) in Settings(BenchFixture.Weights)) builder.UseSetting(key, value);
+        foreach (var (key, value) in Settings(BenchFixture.Weights))
+            if (!(LogRequests && key.StartsWith("Serilog", StringComparison.Ordinal))) builder.UseSetting(key, value);
     }
 
     private static (ApiServer, HttpClient) Start()
