@@ -52,7 +52,20 @@ internal static class HttpProbe
     {
         Http.ApiServer.LogRequests = true;
         var bench = new Http.HttpBenchmarks();
-        foreach (var tokens in new[] { 256, 1024 })
+        var client = Http.ApiServer.Client;
+        for (var i = 0; i < 5; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            using var live = client.GetAsync("/health/live").GetAwaiter().GetResult();
+            var get = sw.Elapsed.TotalMilliseconds;
+            sw.Restart();
+            bench.Tokens = 1;
+            bench.Batch = 1;
+            if (i == 0) bench.Setup();
+            bench.MlpPost().GetAwaiter().GetResult();
+            Console.WriteLine($"GET /health/live {get:F1} ms; POST activations at 1 token {sw.Elapsed.TotalMilliseconds:F1} ms");
+        }
+        foreach (var tokens in new[] { 64, 256, 1024 })
         {
             bench.Tokens = tokens;
             bench.Batch = 1;

@@ -48,6 +48,7 @@ internal sealed class ApiServer : WebApplicationFactory<Program>
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Production");
+        if (LogRequests) builder.ConfigureServices(s => s.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter, PhaseTimer>());
         foreach (var (key, value) in Settings(BenchFixture.Weights))
             if (!(LogRequests && key.StartsWith("Serilog", StringComparison.Ordinal))) builder.UseSetting(key, value);
     }
@@ -74,4 +75,21 @@ internal sealed class ApiServer : WebApplicationFactory<Program>
         Console.WriteLine($"// API on {client.BaseAddress} (Kestrel, loopback), weights loaded, cache off");
         return (server, client);
     }
+}
+
+/// <summary>For <c>--probe-http</c>: prints when the response started (body read, bound, computed) and when it was sent.</summary>
+internal sealed class PhaseTimer : Microsoft.AspNetCore.Hosting.IStartupFilter
+{
+    public Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> Configure(Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> next) => app =>
+    {
+        app.Use((Microsoft.AspNetCore.Http.RequestDelegate inner) => async http =>
+        {
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            double started = 0;
+            http.Response.OnStarting(() => { started = sw.Elapsed.TotalMilliseconds; return Task.CompletedTask; });
+            await inner(http);
+            Console.WriteLine($"   server: response started {started:F1} ms, body written {sw.Elapsed.TotalMilliseconds:F1} ms");
+        });
+        next(app);
+    };
 }
