@@ -44,3 +44,77 @@ internal static class Probe
         Console.WriteLine($"{name,-20} {times[1],9:F1} ms (min {times[0]:F1})");
     }
 }
+
+/// <summary><c>--probe-http</c>: where the time of a loopback request goes (server-side time from the request log).</summary>
+internal static class HttpProbe
+{
+    public static void Run()
+    {
+        Http.ApiServer.LogRequests = true;
+        var bench = new Http.HttpBenchmarks();
+        var client = Http.ApiServer.Client;
+        for (var i = 0; i < 5; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            using var live = client.GetAsync("/health/live").GetAwaiter().GetResult();
+            var get = sw.Elapsed.TotalMilliseconds;
+            sw.Restart();
+            bench.Tokens = 1;
+            bench.Batch = 1;
+            if (i == 0) bench.Setup();
+            bench.MlpPost().GetAwaiter().GetResult();
+            Console.WriteLine($"GET /health/live {get:F1} ms; POST activations at 1 token {sw.Elapsed.TotalMilliseconds:F1} ms");
+        }
+        foreach (var tokens in new[] { 64, 256, 1024 })
+        {
+            bench.Tokens = tokens;
+            bench.Batch = 1;
+            bench.Setup();
+            var engine = Http.ApiServer.Engine;
+            using var x = randn([tokens, 768], generator: new Generator(42));
+            foreach (var (name, call, spec) in new (string, Func<Task>, ReconService.Engine.Reconstitution.ActivationSpec)[]
+                     { ("mlp post", bench.MlpPost, Workload.MlpPost), ("attn post", bench.AttentionPost, Workload.AttnPost) })
+            {
+                for (var i = 0; i < 4; i++)
+                {
+                    var sw = Stopwatch.StartNew();
+                    call().GetAwaiter().GetResult();
+                    var http = sw.Elapsed.TotalMilliseconds;
+                    sw.Restart();
+                    engine.Activations(x, spec).Dispose();
+                    Console.WriteLine($"{tokens} {name,-12} client {http,9:F1} ms   in-process {sw.Elapsed.TotalMilliseconds,9:F1} ms");
+                }
+            }
+        }
+        Http.ApiServer.StopIfStarted();
+    }
+}
+
+/// <summary><c>--probe-json</c>: request JSON reading from a byte array, a stream and a pipe (4 KiB chunks).</summary>
+internal static class JsonProbe
+{
+    public static void Run()
+    {
+        var options = new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web);
+        foreach (var tokens in new[] { 256, 1024, 4096 })
+        {
+            using var x = randn([tokens, 768]);
+            var body = System.Text.Encoding.UTF8.GetBytes(
+                $"{{\"residual\":{{\"dtype\":\"float32\",\"shape\":[{tokens},768],\"data\":\"{Convert.ToBase64String(x.bytes)}\"}},\"layerIndex\":6,\"nodeType\":\"mlp_neuron\",\"preOrPostAct\":\"post\"}}");
+            for (var i = 0; i < 3; i++)
+            {
+                var sw = Stopwatch.StartNew();
+                System.Text.Json.JsonSerializer.Deserialize<ReconService.Models.Wire.ActivationsRequest>(body, options);
+                var a = sw.Elapsed.TotalMilliseconds;
+                sw.Restart();
+                System.Text.Json.JsonSerializer.DeserializeAsync<ReconService.Models.Wire.ActivationsRequest>(new MemoryStream(body), options).AsTask().GetAwaiter().GetResult();
+                var b = sw.Elapsed.TotalMilliseconds;
+                sw.Restart();
+                var pipe = System.IO.Pipelines.PipeReader.Create(new MemoryStream(body), new System.IO.Pipelines.StreamPipeReaderOptions(bufferSize: 4096));
+                System.Text.Json.JsonSerializer.DeserializeAsync<ReconService.Models.Wire.ActivationsRequest>(pipe, options).AsTask().GetAwaiter().GetResult();
+                var c = sw.Elapsed.TotalMilliseconds;
+                Console.WriteLine($"{tokens} tokens, {body.Length / 1e6:F1} MB: bytes {a:F1} ms, stream {b:F1} ms, pipe(4K) {c:F1} ms");
+            }
+        }
+    }
+}

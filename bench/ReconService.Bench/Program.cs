@@ -4,46 +4,73 @@ using BenchmarkDotNet.Filters;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
-using ReconService.Bench;
+
 using ReconService.Bench.Benchmarks;
+using ReconService.Bench.Http;
 using ReconService.Engine.Hosting;
 using static TorchSharp.torch;
 
-// dotnet run -c Release --project bench/ReconService.Bench -- [--quick] [--threads N] [--probe [filter]] [--default-malloc]
-Workload.Quick = args.Contains("--quick");
-if (!args.Contains("--default-malloc")) Console.WriteLine($"Retain freed memory: {NativeAllocator.RetainFreedMemory()}");
-var threadsAt = Array.IndexOf(args, "--threads");
-if (threadsAt >= 0) BenchFixture.Threads = int.Parse(args[threadsAt + 1]);
+namespace ReconService.Bench;
 
-// Short, in-process job: the model loads once per process, and a whole run stays within minutes on 2 cores.
-var job = Job.Default
-    .WithToolchain(InProcessEmitToolchain.Instance)
-    .WithStrategy(RunStrategy.Monitoring)
-    .WithLaunchCount(1).WithWarmupCount(1).WithIterationCount(Workload.Quick ? 3 : 5)
-    .WithInvocationCount(1).WithUnrollFactor(1);
-var config = DefaultConfig.Instance
-    .AddJob(job.AsDefault())
-    .AddFilter(new SimpleFilter(c => !Workload.Skip(c.Descriptor.WorkloadMethod.Name,
-        c.Parameters.Items.FirstOrDefault(p => p.Name == "Tokens")?.Value as int? ?? 0,
-        c.Parameters.Items.FirstOrDefault(p => p.Name == "Batch")?.Value as int? ?? 1)))
-    .WithOptions(ConfigOptions.DisableLogFile)
-    .WithArtifactsPath(Path.Combine(BenchFixture.RepoRoot, "BenchmarkDotNet.Artifacts"));
-
-set_num_threads(BenchFixture.Threads);
-if (args.Contains("--probe"))
+/// <summary>Entry point (a class, not top-level statements: the service's top-level <c>Program</c> is referenced).</summary>
+internal static class BenchMain
 {
-    var at = Array.IndexOf(args, "--probe");
-    Probe.Run(at + 1 < args.Length ? args[at + 1] : null);
-    return;
+    public static void Main(string[] args)
+    {
+        // dotnet run -c Release --project bench/ReconService.Bench -- [--quick] [--threads N] [--probe [filter]] [--default-malloc]
+        Workload.Quick = args.Contains("--quick");
+        if (!args.Contains("--default-malloc")) Console.WriteLine($"Retain freed memory: {NativeAllocator.RetainFreedMemory()}");
+        var threadsAt = Array.IndexOf(args, "--threads");
+        if (threadsAt >= 0) BenchFixture.Threads = int.Parse(args[threadsAt + 1]);
+
+        // Short, in-process job: the model loads once per process, and a whole run stays within minutes on 2 cores.
+        var job = Job.Default
+            .WithToolchain(InProcessEmitToolchain.Instance)
+            .WithStrategy(RunStrategy.Monitoring)
+            .WithLaunchCount(1).WithWarmupCount(1).WithIterationCount(Workload.Quick ? 3 : 5)
+            .WithInvocationCount(1).WithUnrollFactor(1);
+        // --only Http,Codec: run just the benchmark classes whose names start with one of these (for a quick look).
+        var onlyAt = Array.IndexOf(args, "--only");
+        var only = onlyAt >= 0 ? args[onlyAt + 1].Split(',') : null;
+        var config = DefaultConfig.Instance
+            .AddJob(job.AsDefault())
+            .AddFilter(new SimpleFilter(c => only is null || only.Any(o => c.Descriptor.Type.Name.StartsWith(o, StringComparison.Ordinal))))
+            .AddFilter(new SimpleFilter(c => !Workload.Skip(c.Descriptor.Type.Name, c.Descriptor.WorkloadMethod.Name,
+                c.Parameters.Items.FirstOrDefault(p => p.Name == "Tokens")?.Value as int? ?? 0,
+                c.Parameters.Items.FirstOrDefault(p => p.Name == "Batch")?.Value as int? ?? 1)))
+            .WithOptions(ConfigOptions.DisableLogFile)
+            .WithArtifactsPath(Path.Combine(BenchFixture.RepoRoot, "BenchmarkDotNet.Artifacts"));
+
+        set_num_threads(BenchFixture.Threads);
+        if (args.Contains("--probe-json"))
+        {
+            JsonProbe.Run();
+            return;
+        }
+        if (args.Contains("--probe-http"))
+        {
+            HttpProbe.Run();
+            return;
+        }
+        if (args.Contains("--probe"))
+        {
+            var at = Array.IndexOf(args, "--probe");
+            Probe.Run(at + 1 < args.Length ? args[at + 1] : null);
+            return;
+        }
+        _ = BenchFixture.Weights;
+        var started = DateTime.UtcNow;
+        Report.LoadAtStart = Report.LoadAverage();
+        var summaries = BenchmarkRunner.Run([typeof(EngineBenchmarks), typeof(HttpBenchmarks), typeof(CodecBenchmarks), typeof(MachineBenchmarks),
+            typeof(ConcurrencyBenchmarks)], config);
+        ApiServer.StopIfStarted();
+        var report = Report.Build(summaries, BenchFixture.Figures, DateTime.UtcNow - started);
+        var results = Path.Combine(BenchFixture.RepoRoot, "bench", "results");
+        Directory.CreateDirectory(results);
+        var file = Path.Combine(results, Workload.Quick ? "quick.md" : "full.md");
+        File.WriteAllText(file, report);
+        Console.WriteLine();
+        Console.WriteLine(report);
+        Console.WriteLine($"Written to {file}");
+    }
 }
-_ = BenchFixture.Weights;
-var started = DateTime.UtcNow;
-var summaries = BenchmarkRunner.Run([typeof(EngineBenchmarks), typeof(MachineBenchmarks), typeof(ConcurrencyBenchmarks)], config);
-var report = Report.Build(summaries, BenchFixture.Figures, DateTime.UtcNow - started);
-var results = Path.Combine(BenchFixture.RepoRoot, "bench", "results");
-Directory.CreateDirectory(results);
-var file = Path.Combine(results, Workload.Quick ? "quick.md" : "full.md");
-File.WriteAllText(file, report);
-Console.WriteLine();
-Console.WriteLine(report);
-Console.WriteLine($"Written to {file}");

@@ -14,25 +14,38 @@ internal sealed record BenchWeights(string ModelFolder, string AutoencoderFolder
     public const int Layer = 6;
     private const string Version = "1";
 
+    /// <summary>GPT-2 small with a 32768-latent autoencoder on layer 6 (what the benchmarks load).</summary>
+    public static readonly WeightShape Gpt2Small = new(DModel, NLayers, NHeads, NVocab, NCtx, NLatents, Layer);
+
     public static BenchWeights Ensure(string cacheFolder, Action<string>? log = null)
     {
-        var model = Path.Combine(cacheFolder, "gpt2-small-random");
-        var saeRoot = Path.Combine(cacheFolder, "sae-mlp-post-act");
-        var sae = Path.Combine(saeRoot, $"blocks.{Layer}.mlp.hook_post");
         var stamp = Path.Combine(cacheFolder, "complete");
-        if (File.Exists(stamp) && File.ReadAllText(stamp) == Version) return new(model, saeRoot, Layer);
+        if (File.Exists(stamp) && File.ReadAllText(stamp) == Version)
+            return new(Path.Combine(cacheFolder, "gpt2-small-random"), Path.Combine(cacheFolder, "sae-mlp-post-act"), Layer);
+        log?.Invoke($"Writing benchmark weights to {cacheFolder} (once)...");
+        var written = Write(cacheFolder, Gpt2Small);
+        File.WriteAllText(stamp, Version);
+        return written;
+    }
+
+    /// <summary>Writes a model of <paramref name="shape"/> and its autoencoder under <paramref name="folder"/> (same layout as <see cref="Ensure"/>).</summary>
+    public static BenchWeights Write(string folder, WeightShape shape)
+    {
+        var model = Path.Combine(folder, "gpt2-small-random");
+        var saeRoot = Path.Combine(folder, "sae-mlp-post-act");
+        var sae = Path.Combine(saeRoot, $"blocks.{shape.Layer}.mlp.hook_post");
         Directory.CreateDirectory(model);
         Directory.CreateDirectory(sae);
-        log?.Invoke($"Writing benchmark weights to {cacheFolder} (once)...");
-        WriteModel(model, seed: 1234);
-        WriteAutoencoder(sae, seed: 5678);
-        File.WriteAllText(stamp, Version);
-        return new(model, saeRoot, Layer);
+        WriteModel(model, shape, seed: 1234);
+        WriteAutoencoder(sae, shape, seed: 5678);
+        return new(model, saeRoot, shape.Layer);
     }
 
     /// <summary>Hugging Face GPT-2 tensors: <c>Conv1D</c> weights <c>[in, out]</c>, fused <c>c_attn</c>, tied <c>lm_head</c>.</summary>
-    public static List<(string Name, Tensor Tensor)> ModelTensors(int seed)
+    public static List<(string Name, Tensor Tensor)> ModelTensors(WeightShape shape, int seed)
     {
+        var (DModel, NLayers, _, NVocab, NCtx, _, _) = shape;
+        var DFf = shape.DFf;
         var generator = new Generator((ulong)seed);
         Tensor W(params long[] shape) => randn(shape, generator: generator).mul_(0.02f);
         Tensor B(long n) => randn([n], generator: generator).mul_(0.01f);
@@ -60,8 +73,9 @@ internal sealed record BenchWeights(string ModelFolder, string AutoencoderFolder
     }
 
     /// <summary>SAELens standard SAE tensors: <c>W_enc [d_in, d_sae]</c>, <c>b_enc</c>, <c>W_dec [d_sae, d_in]</c>, <c>b_dec</c>.</summary>
-    public static List<(string Name, Tensor Tensor)> AutoencoderTensors(int seed)
+    public static List<(string Name, Tensor Tensor)> AutoencoderTensors(WeightShape shape, int seed)
     {
+        var (DFf, NLatents) = (shape.DFf, shape.NLatents);
         var generator = new Generator((ulong)seed);
         return
         [
@@ -72,8 +86,9 @@ internal sealed record BenchWeights(string ModelFolder, string AutoencoderFolder
         ];
     }
 
-    private static void WriteModel(string folder, int seed)
+    private static void WriteModel(string folder, WeightShape shape, int seed)
     {
+        var (DModel, NLayers, NHeads, NVocab, NCtx, _, _) = shape;
         var config = new Dictionary<string, object>
         {
             ["model_type"] = "gpt2", ["architectures"] = new[] { "GPT2LMHeadModel" },
@@ -83,11 +98,12 @@ internal sealed record BenchWeights(string ModelFolder, string AutoencoderFolder
         };
         File.WriteAllText(Path.Combine(folder, "config.json"), JsonSerializer.Serialize(config));
         using var scope = NewDisposeScope();
-        SafetensorsWriter.Write(Path.Combine(folder, "model.safetensors"), ModelTensors(seed));
+        SafetensorsWriter.Write(Path.Combine(folder, "model.safetensors"), ModelTensors(shape, seed));
     }
 
-    private static void WriteAutoencoder(string folder, int seed)
+    private static void WriteAutoencoder(string folder, WeightShape shape, int seed)
     {
+        var (DFf, NLatents, Layer) = (shape.DFf, shape.NLatents, shape.Layer);
         var cfg = new Dictionary<string, object>
         {
             ["d_in"] = DFf, ["d_sae"] = NLatents, ["architecture"] = "standard", ["activation_fn"] = "relu",
@@ -96,6 +112,12 @@ internal sealed record BenchWeights(string ModelFolder, string AutoencoderFolder
         };
         File.WriteAllText(Path.Combine(folder, "cfg.json"), JsonSerializer.Serialize(cfg));
         using var scope = NewDisposeScope();
-        SafetensorsWriter.Write(Path.Combine(folder, "sae_weights.safetensors"), AutoencoderTensors(seed));
+        SafetensorsWriter.Write(Path.Combine(folder, "sae_weights.safetensors"), AutoencoderTensors(shape, seed));
     }
+}
+
+/// <summary>Sizes of generated weights: GPT-2 hyper-parameters (d_ff = 4 d_model) and the autoencoder's latents and layer.</summary>
+internal sealed record WeightShape(int DModel, int NLayers, int NHeads, int NVocab, int NCtx, int NLatents, int Layer)
+{
+    public int DFf => 4 * DModel;
 }

@@ -17,7 +17,7 @@ public static class AutoencoderEndpoints
     /// <summary>Maps <c>/v1/autoencoders/{name}/encode</c> and <c>/v1/autoencoders/{name}/latent-gradient</c>.</summary>
     public static RouteGroupBuilder MapAutoencoders(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/v1/autoencoders/{name}").WithTags("Autoencoders").RequireEngine().WithResponseCache().WithStandardProblems();
+        var group = app.MapGroup("/v1/autoencoders/{name}").WithTags("Autoencoders").RequireEngine().WithResponseCache().WithStandardProblems().WithTensorRelease();
         group.MapPost("/encode", Encode).WithName("encode").WithExample(ExampleKind.Encode)
             .WithSummary("Latents of an autoencoder")
             .WithDescription("Encodes raw activations of the autoencoder's input type (e.g. mlp.post_act [tokens, d_ff]) at a layer into latents [tokens, n_latents].");

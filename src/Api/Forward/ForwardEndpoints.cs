@@ -25,7 +25,7 @@ public static class ForwardEndpoints
     /// <summary>Maps <c>POST /v1/forward</c>.</summary>
     public static RouteGroupBuilder MapForward(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/v1").WithTags("Forward").RequireEngine().WithStandardProblems();
+        var group = app.MapGroup("/v1").WithTags("Forward").RequireEngine().WithStandardProblems().WithTensorRelease();
         group.MapPost("/forward", Forward).WithName("forward").WithExample(ExampleKind.Forward)
             .WithSummary("Forward pass from a prompt or tokens, capturing activations")
             .WithDescription("Tokenizes prompt (or takes tokens), runs the model, and returns the tokens, their text, the top next-token " +

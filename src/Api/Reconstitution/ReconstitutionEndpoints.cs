@@ -16,7 +16,7 @@ public static class ReconstitutionEndpoints
     /// <summary>Maps <c>/v1/activations</c>, <c>/v1/gradients</c>, <c>/v1/jvp</c>, <c>/v1/resid-deltas/*</c>, <c>/v1/attention-values</c>, <c>/v1/logits</c>, <c>/v1/logprobs</c>.</summary>
     public static RouteGroupBuilder MapReconstitution(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/v1").WithTags("Reconstitution").RequireEngine().WithResponseCache().WithStandardProblems();
+        var group = app.MapGroup("/v1").WithTags("Reconstitution").RequireEngine().WithResponseCache().WithStandardProblems().WithTensorRelease();
 
         group.MapPost("/activations", Activations).WithName("activations").WithExample(ExampleKind.Activations)
             .WithSummary("Activations of a node type recomputed from the residual stream")

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using ReconService.Api.Errors;
 using ReconService.Models.Tensors;
 using TorchSharp;
@@ -45,13 +44,17 @@ public static class TensorCodec
         }
     }
 
-    /// <summary>A float32 payload with the tensor's values (copied), written with <paramref name="encoding"/>.</summary>
+    /// <summary>
+    /// A float32 payload over the tensor's values, written with <paramref name="encoding"/>. A float32 contiguous CPU
+    /// tensor is not copied: the payload reads its memory (an alias that outlives the request's dispose scope, freed
+    /// after the response is written, see <see cref="TensorRelease"/>); other tensors are converted once.
+    /// </summary>
     public static TensorPayload Encode(torch.Tensor tensor, TensorEncoding encoding)
     {
         var shape = tensor.shape;
+        if (tensor.numel() == 0) return TensorPayload.FromValues(shape, ReadOnlyMemory<float>.Empty, encoding);
         using var scope = torch.NewDisposeScope();
         var cpu = tensor.detach().to(torch.ScalarType.Float32, torch.CPU).contiguous();
-        var values = tensor.numel() == 0 ? [] : MemoryMarshal.Cast<byte, float>(cpu.bytes).ToArray();
-        return TensorPayload.FromValues(shape, values, encoding);
+        return TensorPayload.FromValues(shape, new TensorMemory(cpu).Memory, encoding);
     }
 }

@@ -1,0 +1,95 @@
+using System.Net;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using ReconService.Api.Hosting;
+
+namespace ReconService.Bench.Http;
+
+/// <summary>
+/// The real service (src/Api's <c>Program</c>) on Kestrel at 127.0.0.1 with an ephemeral port, in this process, loading
+/// the benchmark weights through its own configuration (<c>Model:Path</c>, <c>Autoencoders:&lt;name&gt;:Path</c>).
+/// The response cache is off so every request is computed; body limit and queue are sized for batch 8 × 1024 tokens.
+/// </summary>
+internal sealed class ApiServer : WebApplicationFactory<Program>
+{
+    private static readonly Lazy<(ApiServer Server, HttpClient Client)> Started = new(Start);
+
+    public static HttpClient Client => Started.Value.Client;
+
+    /// <summary>The service's own engine (for in-process timings on the very same weights).</summary>
+    public static ReconService.Engine.IReconstitutionEngine Engine =>
+        Started.Value.Server.Services.GetRequiredService<EngineHost>().Engine;
+
+    /// <summary>Keep the service's one-line-per-request log (with its own elapsed time); for <c>--probe-http</c>.</summary>
+    public static bool LogRequests { get; set; }
+
+    public static void StopIfStarted()
+    {
+        if (!Started.IsValueCreated) return;
+        Started.Value.Client.Dispose();
+        Started.Value.Server.Dispose();
+    }
+
+    public static IReadOnlyDictionary<string, string?> Settings(Weights.BenchWeights weights) => new Dictionary<string, string?>
+    {
+        ["Model:Path"] = weights.ModelFolder,
+        [$"Autoencoders:{BenchFixture.AutoencoderName}:Path"] = weights.AutoencoderFolder,
+        ["Autoencoders:" + BenchFixture.AutoencoderName + ":InputType"] = "mlp.post_act",
+        ["Cache:Enabled"] = "false",
+        // Batch 8 × 1024 tokens: a JVP body (residual + write vector) is ~67 MB of base64 JSON.
+        ["Limits:MaxRequestBodyBytes"] = (512L << 20).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Queue:Concurrency"] = "2",
+        ["Queue:Length"] = "64",
+        // One event per request to the console would interleave with BenchmarkDotNet's output; warnings still show.
+        ["Serilog:MinimumLevel:Default"] = "Warning",
+    };
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Production");
+        if (LogRequests) builder.ConfigureServices(s => s.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter, PhaseTimer>());
+        foreach (var (key, value) in Settings(BenchFixture.Weights))
+            if (!(LogRequests && key.StartsWith("Serilog", StringComparison.Ordinal))) builder.UseSetting(key, value);
+    }
+
+    private static (ApiServer, HttpClient) Start()
+    {
+        // WebApplicationFactory looks for the app's content root next to the solution under the assembly's name; say where it is.
+        Environment.SetEnvironmentVariable("ASPNETCORE_TEST_CONTENTROOT_RECONSERVICE_API", Path.Combine(BenchFixture.RepoRoot, "src", "Api"));
+        var server = new ApiServer();
+        server.UseKestrel(0);
+        server.StartServer();
+        var client = server.CreateClient();
+        client.Timeout = TimeSpan.FromMinutes(5);
+        var host = server.Services.GetRequiredService<EngineHost>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
+        while (true)
+        {
+            if (host.LoadError is { } error) throw new InvalidOperationException("the service failed to load the benchmark weights", error);
+            using (var ready = client.GetAsync("/health/ready").GetAwaiter().GetResult())
+                if (ready.StatusCode == HttpStatusCode.OK) break;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("the service did not become ready");
+            Thread.Sleep(100);
+        }
+        Console.WriteLine($"// API on {client.BaseAddress} (Kestrel, loopback), weights loaded, cache off");
+        return (server, client);
+    }
+}
+
+/// <summary>For <c>--probe-http</c>: prints when the response started (body read, bound, computed) and when it was sent.</summary>
+internal sealed class PhaseTimer : Microsoft.AspNetCore.Hosting.IStartupFilter
+{
+    public Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> Configure(Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> next) => app =>
+    {
+        app.Use((Microsoft.AspNetCore.Http.RequestDelegate inner) => async http =>
+        {
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            double started = 0;
+            http.Response.OnStarting(() => { started = sw.Elapsed.TotalMilliseconds; return Task.CompletedTask; });
+            await inner(http);
+            Console.WriteLine($"   server: response started {started:F1} ms, body written {sw.Elapsed.TotalMilliseconds:F1} ms");
+        });
+        next(app);
+    };
+}

@@ -1,0 +1,121 @@
+using System.Buffers.Text;
+using System.Net.Http.Headers;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using BenchmarkDotNet.Attributes;
+using ReconService.Bench.Benchmarks;
+using static TorchSharp.torch;
+
+namespace ReconService.Bench.Http;
+
+/// <summary>
+/// The same requests as <see cref="EngineBenchmarks"/> through the real service on loopback: the body (base64 JSON,
+/// built once) is posted from an <see cref="HttpClient"/>, and the client reads the whole response into a receive buffer it
+/// keeps across requests and decodes its tensor's base64 into float32 memory, so one invocation ends where the in-process call does: with the numbers in
+/// this process.
+/// </summary>
+public class HttpBenchmarks
+{
+    private static readonly MediaTypeHeaderValue Json = new("application/json");
+    private byte[] _activations = [], _attnPost = [], _gradient = [], _jvp = [];
+    private byte[] _decoded = [];
+    // The client's receive buffer, kept across requests as a throughput-minded client would (grown when an answer is larger).
+    private static byte[] _received = new byte[1 << 20];
+
+    [ParamsSource(nameof(TokenValues))] public int Tokens { get; set; }
+    [ParamsSource(nameof(BatchValues))] public int Batch { get; set; }
+
+    public static IEnumerable<int> TokenValues => Workload.Tokens;
+    public static IEnumerable<int> BatchValues => Workload.Batches;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _ = ApiServer.Client;
+        set_num_threads(BenchFixture.Threads);
+        var generator = new Generator(42);
+        long[] shape = Batch == 1 ? [Tokens, 768] : [Batch, Tokens, 768];
+        using var residual = randn(shape, generator: generator);
+        using var write = randn(shape, generator: generator);
+        var layer = Workload.Layer;
+        _activations = Body(residual, null, $"\"layerIndex\":{layer},\"nodeType\":\"mlp_neuron\",\"preOrPostAct\":\"post\"");
+        _attnPost = Body(residual, null, $"\"layerIndex\":{layer},\"nodeType\":\"attention_head\",\"preOrPostAct\":\"post\",\"attentionTraceType\":\"QK\"");
+        _gradient = Body(residual, null, $"\"layerIndex\":{layer},\"nodeType\":\"mlp_neuron\",\"preOrPostAct\":\"post\",\"tensorIndices\":[{Tokens - 1},7]");
+        _jvp = Body(residual, write, $"\"layerIndex\":{layer},\"nodeType\":\"mlp_neuron\",\"preOrPostAct\":\"post\"");
+        _decoded = new byte[(long)Batch * Math.Max(Tokens * 3072, Tokens * Tokens * 12) * sizeof(float)];
+        WarmServerOnce();
+    }
+
+    private static bool _warm;
+
+    /// <summary>
+    /// A long-running service is warm: before the first measurement, 60 small requests (16 tokens) to each endpoint let
+    /// tiered compilation promote the managed request path (JSON, base64, Kestrel) as it would be after minutes of use.
+    /// </summary>
+    private void WarmServerOnce()
+    {
+        if (_warm) return;
+        _warm = true;
+        var warm = new HttpBenchmarks { Tokens = 16, Batch = 1 };
+        warm.Setup();
+        for (var i = 0; i < 60; i++)
+            foreach (var call in new Func<Task>[] { warm.MlpPost, warm.AttentionPost, warm.MlpPostGradient, warm.MlpPostJvp })
+                call().GetAwaiter().GetResult();
+    }
+
+    [Benchmark] public Task MlpPost() => Post("/v1/activations", _activations, "activations");
+    [Benchmark] public Task AttentionPost() => Post("/v1/activations", _attnPost, "activations");
+    [Benchmark] public Task MlpPostGradient() => Post("/v1/gradients", _gradient, "gradient");
+    [Benchmark] public Task MlpPostJvp() => Post("/v1/jvp", _jvp, "jvp");
+
+    private async Task Post(string path, byte[] body, string field)
+    {
+        using var content = new ByteArrayContent(body);
+        content.Headers.ContentType = Json;
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content };
+        using var response = await ApiServer.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        await using var stream = await response.Content.ReadAsStreamAsync();
+        var length = 0;
+        while (true)
+        {
+            if (length == _received.Length) Array.Resize(ref _received, _received.Length * 2);
+            var read = await stream.ReadAsync(_received.AsMemory(length));
+            if (read == 0) break;
+            length += read;
+        }
+        if (!response.IsSuccessStatusCode)
+            throw new InvalidOperationException($"{path}: {(int)response.StatusCode} {Encoding.UTF8.GetString(_received, 0, length)}");
+        DecodeData(_received.AsSpan(0, length), field);
+    }
+
+    /// <summary>What a client does with the answer: find <c>field.data</c> and decode its base64 into float32 memory.</summary>
+    private void DecodeData(ReadOnlySpan<byte> json, string field)
+    {
+        var reader = new Utf8JsonReader(json);
+        var inField = false;
+        while (reader.Read())
+        {
+            if (reader.TokenType != JsonTokenType.PropertyName) continue;
+            if (!inField) { inField = reader.ValueTextEquals(field); continue; }
+            if (!reader.ValueTextEquals("data")) continue;
+            reader.Read();
+            var status = Base64.DecodeFromUtf8(reader.ValueSpan, _decoded, out _, out var written);
+            if (status != System.Buffers.OperationStatus.Done || written == 0 || written % sizeof(float) != 0)
+                throw new InvalidOperationException($"{field}.data did not decode ({status})");
+            _ = MemoryMarshal.Cast<byte, float>(_decoded.AsSpan(0, written));
+            return;
+        }
+        throw new InvalidOperationException($"no {field}.data in the response");
+    }
+
+    private static byte[] Body(Tensor residual, Tensor? write, string fields)
+    {
+        var sb = new StringBuilder("{\"residual\":").Append(Payload(residual));
+        if (write is not null) sb.Append(",\"writeVector\":").Append(Payload(write));
+        return Encoding.UTF8.GetBytes(sb.Append(',').Append(fields).Append('}').ToString());
+    }
+
+    private static string Payload(Tensor t) =>
+        $"{{\"dtype\":\"float32\",\"shape\":[{string.Join(",", t.shape)}],\"data\":\"{Convert.ToBase64String(t.contiguous().bytes)}\"}}";
+}
