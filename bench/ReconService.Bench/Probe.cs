@@ -75,22 +75,42 @@ internal static class HttpProbe
             foreach (var (name, call, spec) in new (string, Func<Task>, ReconService.Engine.Reconstitution.ActivationSpec)[]
                      { ("mlp post", bench.MlpPost, Workload.MlpPost), ("attn post", bench.AttentionPost, Workload.AttnPost) })
             {
-                for (var i = 0; i < 4; i++)
+                var walls = new List<(double Http, double InProcess)>();
+                var cpus = new List<(double Http, double InProcess)>();
+                var process = Process.GetCurrentProcess();
+                for (var i = 0; i < 8; i++)
                 {
+                    process.Refresh();
+                    var cpu = process.TotalProcessorTime;
                     var sw = Stopwatch.StartNew();
                     call().GetAwaiter().GetResult();
                     var http = sw.Elapsed.TotalMilliseconds;
+                    process.Refresh();
+                    var httpCpu = (process.TotalProcessorTime - cpu).TotalMilliseconds;
+                    cpu = process.TotalProcessorTime;
                     sw.Restart();
                     engine.Activations(x, spec).Dispose();
-                    Console.WriteLine($"{tokens} {name,-12} client {http,9:F1} ms   in-process {sw.Elapsed.TotalMilliseconds,9:F1} ms");
+                    var local = sw.Elapsed.TotalMilliseconds;
+                    process.Refresh();
+                    var localCpu = (process.TotalProcessorTime - cpu).TotalMilliseconds;
+                    walls.Add((http, local));
+                    cpus.Add((httpCpu, localCpu));
+                    Console.WriteLine($"{tokens} {name,-12} client {http,9:F1} ms (CPU {httpCpu,6:F1})   in-process {local,9:F1} ms (CPU {localCpu,6:F1})");
                 }
+                double Median(IEnumerable<double> v) { var a = v.Order().ToArray(); return (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2; }
+                Console.WriteLine($"== {tokens} {name}: median wall HTTP {Median(walls.Select(w => w.Http)):F1} / in-process {Median(walls.Select(w => w.InProcess)):F1} ms " +
+                                  $"(ratio {Median(walls.Select(w => w.Http)) / Median(walls.Select(w => w.InProcess)):F2}), min {walls.Min(w => w.Http):F1} / {walls.Min(w => w.InProcess):F1}; " +
+                                  $"median CPU {Median(cpus.Select(c => c.Http)):F1} / {Median(cpus.Select(c => c.InProcess)):F1} ms");
             }
         }
         Http.ApiServer.StopIfStarted();
     }
 }
 
-/// <summary><c>--probe-json</c>: request JSON reading from a byte array, a stream and a pipe (4 KiB chunks).</summary>
+/// <summary>
+/// <c>--probe-json</c>: request JSON reading from a byte array, a stream and a pipe (4 KiB chunks), next to a bare reader
+/// pass, the tensor converter alone and a copy / base64 decode into fresh arrays (the cost of touching new memory).
+/// </summary>
 internal static class JsonProbe
 {
     public static void Run()
@@ -113,7 +133,25 @@ internal static class JsonProbe
                 var pipe = System.IO.Pipelines.PipeReader.Create(new MemoryStream(body), new System.IO.Pipelines.StreamPipeReaderOptions(bufferSize: 4096));
                 System.Text.Json.JsonSerializer.DeserializeAsync<ReconService.Models.Wire.ActivationsRequest>(pipe, options).AsTask().GetAwaiter().GetResult();
                 var c = sw.Elapsed.TotalMilliseconds;
-                Console.WriteLine($"{tokens} tokens, {body.Length / 1e6:F1} MB: bytes {a:F1} ms, stream {b:F1} ms, pipe(4K) {c:F1} ms");
+                sw.Restart();
+                var raw = new System.Text.Json.Utf8JsonReader(body);
+                while (raw.Read()) { }
+                var d = sw.Elapsed.TotalMilliseconds;
+                sw.Restart();
+                var converter = new System.Text.Json.Utf8JsonReader(body);
+                converter.Read(); converter.Read(); converter.Read();
+                new ReconService.Models.Tensors.TensorPayloadJsonConverter().Read(ref converter, typeof(ReconService.Models.Tensors.TensorPayload), options);
+                var e = sw.Elapsed.TotalMilliseconds;
+                sw.Restart();
+                var copy = body.AsSpan().ToArray();
+                var f = sw.Elapsed.TotalMilliseconds;
+                sw.Restart();
+                var decoded = new byte[body.Length];
+                System.Buffers.Text.Base64.DecodeFromUtf8(body.AsSpan(body.AsSpan().IndexOf("\"data\":\""u8) + 8, tokens * 768 * 4 / 3 * 4), decoded, out _, out _);
+                var g = sw.Elapsed.TotalMilliseconds;
+                GC.KeepAlive(copy);
+                Console.WriteLine($"{tokens} tokens, {body.Length / 1e6:F1} MB: bytes {a:F1} ms, stream {b:F1} ms, pipe(4K) {c:F1} ms, raw reader {d:F1} ms, converter alone {e:F1} ms, " +
+                                  $"body copied into a new array {f:F2} ms, base64 decoded into a new array {g:F2} ms");
             }
         }
     }

@@ -85,10 +85,15 @@ internal sealed class PhaseTimer : Microsoft.AspNetCore.Hosting.IStartupFilter
         app.Use((Microsoft.AspNetCore.Http.RequestDelegate inner) => async http =>
         {
             var sw = System.Diagnostics.Stopwatch.StartNew();
+            var (g0, g1, g2) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
+            var (allocated, paused) = (GC.GetTotalAllocatedBytes(), GC.GetTotalPauseDuration());
             double started = 0;
             http.Response.OnStarting(() => { started = sw.Elapsed.TotalMilliseconds; return Task.CompletedTask; });
             await inner(http);
-            Console.WriteLine($"   server: response started {started:F1} ms, body written {sw.Elapsed.TotalMilliseconds:F1} ms");
+            Console.WriteLine($"   server: response started {started:F1} ms, body written {sw.Elapsed.TotalMilliseconds:F1} ms; " +
+                              $"GCs {GC.CollectionCount(0) - g0}/{GC.CollectionCount(1) - g1}/{GC.CollectionCount(2) - g2}, " +
+                              $"allocated {(GC.GetTotalAllocatedBytes() - allocated) / 1e6:F1} MB, GC pause {(GC.GetTotalPauseDuration() - paused).TotalMilliseconds:F1} ms; " +
+                              $"intra-op threads here {TorchSharp.torch.get_num_threads()}");
         });
         next(app);
     };
