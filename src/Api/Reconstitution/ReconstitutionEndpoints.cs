@@ -86,21 +86,19 @@ public static class ReconstitutionEndpoints
 
     /// <summary>POST /v1/resid-deltas/attn.</summary>
     public static Results<Ok<ResidDeltaResponse>, ProblemHttpResult> ResidDeltaAttn(ResidDeltaRequest request, EngineHost host, IDiagnosticContext log) =>
-        EngineCall.Run(() =>
-        {
-            var engine = host.Engine;
-            var residual = ReadResidual(request.Residual, engine.Config, log, request.LayerIndex);
-            using var delta = engine.ResidDeltaAttn(residual, request.LayerIndex, request.DetachLayerNormScale);
-            return new ResidDeltaResponse(TensorCodec.Encode(delta, request.OutputEncoding));
-        });
+        ResidDelta(request, host, log, (engine, residual) => engine.ResidDeltaAttn(residual, request.LayerIndex, request.DetachLayerNormScale));
 
     /// <summary>POST /v1/resid-deltas/mlp.</summary>
     public static Results<Ok<ResidDeltaResponse>, ProblemHttpResult> ResidDeltaMlp(ResidDeltaRequest request, EngineHost host, IDiagnosticContext log) =>
+        ResidDelta(request, host, log, (engine, residual) => engine.ResidDeltaMlp(residual, request.LayerIndex, request.DetachLayerNormScale));
+
+    private static Results<Ok<ResidDeltaResponse>, ProblemHttpResult> ResidDelta(ResidDeltaRequest request, EngineHost host, IDiagnosticContext log,
+        Func<Engine.IReconstitutionEngine, TorchSharp.torch.Tensor, TorchSharp.torch.Tensor> block) =>
         EngineCall.Run(() =>
         {
             var engine = host.Engine;
             var residual = ReadResidual(request.Residual, engine.Config, log, request.LayerIndex);
-            using var delta = engine.ResidDeltaMlp(residual, request.LayerIndex, request.DetachLayerNormScale);
+            using var delta = block(engine, residual);
             return new ResidDeltaResponse(TensorCodec.Encode(delta, request.OutputEncoding));
         });
 
