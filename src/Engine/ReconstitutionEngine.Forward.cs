@@ -33,7 +33,7 @@ public sealed partial class ReconstitutionEngine
             throw new ReconstitutionException("tokens", $"expected int64 token ids, got {tokens.dtype}");
         if (tokens.dim() is not (1 or 2) || tokens.shape[^1] < 1 || tokens.shape[^1] > Config.NCtx || tokens.shape[0] < 1)
             throw new ReconstitutionException("tokens",
-                $"expected [tokens] or [batch, tokens] with 1 <= tokens <= n_ctx ({Config.NCtx}), got {Reconstitution.RequestValidator.Format(tokens.shape)}");
+                $"expected [tokens] or [batch, tokens] with 1 <= tokens <= n_ctx ({Config.NCtx}), got {Loading.TensorChecks.Format(tokens.shape)}");
         using (var check = NewDisposeScope())
         {
             long min = tokens.min().item<long>(), max = tokens.max().item<long>();

@@ -116,7 +116,7 @@ public sealed partial class ReconstitutionEngine : IReconstitutionEngine, IDispo
         spec = _validate.Spec(spec);
         if (!writeVector.shape.SequenceEqual(residual.shape))
             throw new ReconstitutionException("writeVector.shape",
-                $"expected the residual's shape {RequestValidator.Format(residual.shape)}, got {RequestValidator.Format(writeVector.shape)}");
+                $"expected the residual's shape {TensorChecks.Format(residual.shape)}, got {TensorChecks.Format(writeVector.shape)}");
         _validate.Residual(writeVector, "writeVector");
         return Run(batched, () =>
         {

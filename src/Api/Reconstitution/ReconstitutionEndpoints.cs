@@ -74,11 +74,7 @@ public static class ReconstitutionEndpoints
         {
             var engine = host.Engine;
             var residual = ReadResidual(request.Residual, engine.Config, log, request.LayerIndex);
-            var writeVector = TensorCodec.Decode(request.WriteVector, "writeVector");
-            if (!writeVector.shape.SequenceEqual(residual.shape))
-                throw new Errors.RequestFieldException("writeVector.shape",
-                    $"expected the residual's shape [{string.Join(", ", residual.shape)}], got [{string.Join(", ", writeVector.shape)}]",
-                    StatusCodes.Status422UnprocessableEntity);
+            var writeVector = TensorCodec.Decode(request.WriteVector, "writeVector"); // the engine checks its shape
             log.Set(RequestFields.NodeType, request.NodeType);
             using var jvp = engine.Jvp(residual, Spec(request), writeVector);
             return new JvpResponse(TensorCodec.Encode(jvp, request.OutputEncoding));

@@ -1,4 +1,5 @@
 using ReconService.Engine.Autoencoders;
+using ReconService.Engine.Loading;
 using ReconService.Engine.Model;
 using ReconService.Models;
 using TorchSharp;
@@ -23,7 +24,7 @@ internal sealed class RequestValidator(GptConfig config, IReadOnlyDictionary<str
         var shape = x.shape;
         if (shape.Length is not (2 or 3) || shape[^1] != width || shape[^2] < 1 || shape[^2] > config.NCtx || shape[0] < 1)
             throw new ReconstitutionException(field + ".shape",
-                $"expected [tokens, {width}] or [batch, tokens, {width}] ({widthName} = {width}) with 1 <= tokens <= n_ctx ({config.NCtx}), got {Format(shape)}");
+                $"expected [tokens, {width}] or [batch, tokens, {width}] ({widthName} = {width}) with 1 <= tokens <= n_ctx ({config.NCtx}), got {TensorChecks.Format(shape)}");
         Finite(x, field);
         return shape.Length == 3;
     }
@@ -37,7 +38,7 @@ internal sealed class RequestValidator(GptConfig config, IReadOnlyDictionary<str
         if (count == 0) return;
         var first = bad.nonzero()[0].data<long>().ToArray();
         throw new ReconstitutionException(field + ".data",
-            $"expected finite values, got {count} NaN or infinite value(s), the first at {Format(first)}");
+            $"expected finite values, got {count} NaN or infinite value(s), the first at {TensorChecks.Format(first)}");
     }
 
     /// <summary>Checks <c>0 &lt;= layerIndex &lt; n_layers</c>.</summary>
@@ -103,10 +104,10 @@ internal sealed class RequestValidator(GptConfig config, IReadOnlyDictionary<str
     {
         if (indices.Count != shape.Length)
             throw new ReconstitutionException("tensorIndices",
-                $"expected {shape.Length} indices (one per activation axis of {Format(shape)}, batch excluded), got {indices.Count}");
+                $"expected {shape.Length} indices (one per activation axis of {TensorChecks.Format(shape)}, batch excluded), got {indices.Count}");
         for (var i = 0; i < shape.Length; i++)
             if (indices[i] < 0 || indices[i] >= shape[i])
-                throw new ReconstitutionException($"tensorIndices[{i}]", $"expected 0 <= index < {shape[i]} for activation shape {Format(shape)}, got {indices[i]}");
+                throw new ReconstitutionException($"tensorIndices[{i}]", $"expected 0 <= index < {shape[i]} for activation shape {TensorChecks.Format(shape)}, got {indices[i]}");
         if (spec.NodeType == NodeType.AttentionHead && spec.PreOrPostAct == PreOrPostAct.Pre && indices[1] > indices[0])
             throw new ReconstitutionException("tensorIndices",
                 $"[{indices[0]}, {indices[1]}, {indices[2]}] is a masked attention score (-inf, key after query): expected key <= query");
@@ -143,8 +144,6 @@ internal sealed class RequestValidator(GptConfig config, IReadOnlyDictionary<str
 
     private static bool Serves(AutoencoderSet set, NodeType nodeType) =>
         nodeType == NodeType.AutoencoderLatent || set.NodeType == nodeType;
-
-    internal static string Format(IEnumerable<long> shape) => $"[{string.Join(", ", shape)}]";
 
     private static string Spell<T>(T value) where T : struct, Enum =>
         typeof(T).GetField(value.ToString())?.GetCustomAttributes(typeof(System.Text.Json.Serialization.JsonStringEnumMemberNameAttribute), false)
