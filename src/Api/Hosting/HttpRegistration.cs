@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 using ReconService.Api.Configuration;
 using ReconService.Api.Errors;
+using ReconService.Models.Tensors;
 
 namespace ReconService.Api.Hosting;
 
@@ -58,7 +59,7 @@ public static class HttpRegistration
         return services;
     }
 
-    /// <summary>Problem details for unhandled errors (with the status Kestrel chose, e.g. 413), then CORS.</summary>
+    /// <summary>Problem details for unhandled errors (with the status Kestrel chose, e.g. 413), CORS, pooled request text.</summary>
     public static WebApplication UseReconHttp(this WebApplication app)
     {
         app.UseExceptionHandler(new ExceptionHandlerOptions
@@ -67,6 +68,12 @@ public static class HttpRegistration
         });
         app.UseStatusCodePages();
         app.UseCors(CorsPolicy);
+        // Base64 request text is read into pooled arrays that are given back when the request ends (TensorTextPool).
+        app.Use(async (context, next) =>
+        {
+            using var textPool = TensorTextPool.Begin();
+            await next(context);
+        });
         return app;
     }
 }

@@ -18,7 +18,9 @@ namespace ReconService.Models.Tensors;
 [JsonConverter(typeof(TensorPayloadJsonConverter))]
 public sealed class TensorPayload
 {
-    private readonly ReadOnlyMemory<byte> _base64Utf8;
+    private ReadOnlyMemory<byte> _base64Utf8;
+    private byte[]? _rentedText;
+    private bool _textReturned;
     private readonly ReadOnlyMemory<float> _values;
     private readonly bool _fromText;
 
@@ -62,11 +64,33 @@ public sealed class TensorPayload
     public bool HasValues => !_fromText;
 
     /// <summary>Base64 text as read from a request (UTF-8); empty for list payloads and responses.</summary>
-    public ReadOnlyMemory<byte> Base64Utf8 => _base64Utf8;
+    /// <exception cref="InvalidOperationException">The text was pooled and its request has ended (<see cref="TensorTextPool"/>).</exception>
+    public ReadOnlyMemory<byte> Base64Utf8 => _textReturned
+        ? throw new InvalidOperationException("this payload's base64 text was returned to the pool when its request ended")
+        : _base64Utf8;
 
     /// <summary>A payload read from base64 text (kept undecoded).</summary>
     public static TensorPayload FromBase64(string dtype, long[] shape, ReadOnlyMemory<byte> base64Utf8) =>
         new(dtype, shape, base64Utf8, ReadOnlyMemory<float>.Empty, TensorEncoding.Base64, fromText: true);
+
+    /// <summary>A payload over base64 text in an array rented from <paramref name="lender"/>'s pool, returned when the scope ends.</summary>
+    internal static TensorPayload FromRentedBase64(string dtype, long[] shape, byte[] rented, int length, TensorTextPool lender)
+    {
+        var payload = FromBase64(dtype, shape, rented.AsMemory(0, length));
+        payload._rentedText = rented;
+        lender.Lend(payload);
+        return payload;
+    }
+
+    /// <summary>Gives rented text back to the array pool (once); the payload's text is unreadable afterwards.</summary>
+    internal void ReturnText()
+    {
+        var rented = Interlocked.Exchange(ref _rentedText, null);
+        if (rented is null) return;
+        _textReturned = true;
+        _base64Utf8 = ReadOnlyMemory<byte>.Empty;
+        ArrayPool<byte>.Shared.Return(rented);
+    }
 
     /// <summary>A float32 payload holding <paramref name="values"/> (row-major), written with <paramref name="encoding"/>.</summary>
     /// <exception cref="ArgumentException">The number of values does not match the shape.</exception>
@@ -90,6 +114,7 @@ public sealed class TensorPayload
     /// Decodes the data into <paramref name="destination"/>, which must be exactly
     /// <see cref="ElementCount"/> × <see cref="ElementSize"/> bytes. Returns an error message, or null on success.
     /// </summary>
+    /// <exception cref="InvalidOperationException">The text was pooled and its request has ended (<see cref="TensorTextPool"/>).</exception>
     public string? TryDecodeTo(Span<byte> destination)
     {
         if (HasValues)
@@ -100,7 +125,7 @@ public sealed class TensorPayload
             MemoryMarshal.AsBytes(_values.Span).CopyTo(destination);
             return null;
         }
-        var text = _base64Utf8.Span;
+        var text = Base64Utf8.Span;
         var expectedLength = (destination.Length + 2) / 3 * 4;
         if (text.Length != expectedLength)
         {

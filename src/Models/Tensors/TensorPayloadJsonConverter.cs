@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -18,7 +19,7 @@ public sealed class TensorPayloadJsonConverter : JsonConverter<TensorPayload>
             throw new TensorPayloadException("", "expected a tensor object {\"dtype\", \"shape\", \"data\"}");
         string dtype = "float32";
         long[]? shape = null;
-        byte[]? text = null;
+        (byte[] Buffer, int Length, TensorTextPool? Lender)? text = null;
         List<float>? values = null;
         while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
         {
@@ -54,7 +55,10 @@ public sealed class TensorPayloadJsonConverter : JsonConverter<TensorPayload>
                 throw new TensorPayloadException("data", $"shape [{string.Join(", ", shape)}] holds {payload.ElementCount} values, the list has {values.Count}");
             return TensorPayload.FromValues(shape, values.ToArray(), TensorEncoding.List);
         }
-        return TensorPayload.FromBase64(dtype, shape, text);
+        var (buffer, length, lender) = text!.Value;
+        return lender is null
+            ? TensorPayload.FromBase64(dtype, shape, buffer.AsMemory(0, length))
+            : TensorPayload.FromRentedBase64(dtype, shape, buffer, length, lender);
     }
 
     /// <inheritdoc />
@@ -125,13 +129,24 @@ public sealed class TensorPayloadJsonConverter : JsonConverter<TensorPayload>
         return shape.ToArray();
     }
 
-    private static byte[] CopyText(ref Utf8JsonReader reader)
+    /// <summary>The string's UTF-8 bytes (unescaped), in a pooled array when a <see cref="TensorTextPool"/> scope is active.</summary>
+    private static (byte[] Buffer, int Length, TensorTextPool? Lender) CopyText(ref Utf8JsonReader reader)
     {
-        if (!reader.ValueIsEscaped && !reader.HasValueSequence) return reader.ValueSpan.ToArray();
         var length = reader.HasValueSequence ? checked((int)reader.ValueSequence.Length) : reader.ValueSpan.Length;
-        var buffer = new byte[length];
-        var written = reader.CopyString(buffer);
-        return written == length ? buffer : buffer.AsSpan(0, written).ToArray();
+        var (buffer, lender) = TensorTextPool.Rent(length);
+        int written;
+        if (reader.ValueIsEscaped) written = reader.CopyString(buffer);
+        else if (reader.HasValueSequence)
+        {
+            reader.ValueSequence.CopyTo(buffer);
+            written = length;
+        }
+        else
+        {
+            reader.ValueSpan.CopyTo(buffer);
+            written = length;
+        }
+        return (buffer, written, lender);
     }
 
     private static List<float> ReadValues(ref Utf8JsonReader reader)
