@@ -18,6 +18,7 @@ internal static class BenchMain
     public static void Main(string[] args)
     {
         // dotnet run -c Release --project bench/ReconService.Bench -- [--quick] [--threads N] [--probe [filter]] [--default-malloc]
+        //   [--probe-phases [tokens] [--count N] [--http-only]]
         Workload.Quick = args.Contains("--quick");
         if (!args.Contains("--default-malloc")) Console.WriteLine($"Retain freed memory: {NativeAllocator.RetainFreedMemory()}");
         var threadsAt = Array.IndexOf(args, "--threads");
@@ -45,6 +46,13 @@ internal static class BenchMain
         if (args.Contains("--probe-json"))
         {
             JsonProbe.Run();
+            return;
+        }
+        if (Array.IndexOf(args, "--probe-phases") is var phasesAt and >= 0)
+        {
+            var tokens = phasesAt + 1 < args.Length && int.TryParse(args[phasesAt + 1], out var t) ? t : 256;
+            var countAt = Array.IndexOf(args, "--count");
+            PhaseProbe.Run(tokens, countAt >= 0 ? int.Parse(args[countAt + 1]) : 100, args.Contains("--http-only"));
             return;
         }
         if (args.Contains("--probe-http"))

@@ -24,6 +24,9 @@ internal sealed class ApiServer : WebApplicationFactory<Program>
     /// <summary>Keep the service's one-line-per-request log (with its own elapsed time); for <c>--probe-http</c>.</summary>
     public static bool LogRequests { get; set; }
 
+    /// <summary>Record server-side timestamps of each request (<see cref="StampFilter"/>); for <c>--probe-phases</c>.</summary>
+    public static bool StampRequests { get; set; }
+
     public static void StopIfStarted()
     {
         if (!Started.IsValueCreated) return;
@@ -48,6 +51,7 @@ internal sealed class ApiServer : WebApplicationFactory<Program>
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Production");
+        if (StampRequests) builder.ConfigureServices(s => s.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter, StampFilter>());
         if (LogRequests) builder.ConfigureServices(s => s.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter, PhaseTimer>());
         foreach (var (key, value) in Settings(BenchFixture.Weights))
             if (!(LogRequests && key.StartsWith("Serilog", StringComparison.Ordinal))) builder.UseSetting(key, value);
@@ -60,8 +64,15 @@ internal sealed class ApiServer : WebApplicationFactory<Program>
         var server = new ApiServer();
         server.UseKestrel(0);
         server.StartServer();
-        var client = server.CreateClient();
-        client.Timeout = TimeSpan.FromMinutes(5);
+        // The factory's own client adds test conveniences (a redirect handler that copies every request body into a
+        // MemoryStream, cookies); a plain SocketsHttpHandler client at the same Kestrel address is what a real caller uses.
+        Uri address;
+        using (var factoryClient = server.CreateClient()) address = factoryClient.BaseAddress!;
+        var client = new HttpClient(new SocketsHttpHandler { UseCookies = false, AllowAutoRedirect = false })
+        {
+            BaseAddress = address,
+            Timeout = TimeSpan.FromMinutes(5),
+        };
         var host = server.Services.GetRequiredService<EngineHost>();
         var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
         while (true)
@@ -94,6 +105,26 @@ internal sealed class PhaseTimer : Microsoft.AspNetCore.Hosting.IStartupFilter
                               $"GCs {GC.CollectionCount(0) - g0}/{GC.CollectionCount(1) - g1}/{GC.CollectionCount(2) - g2}, " +
                               $"allocated {(GC.GetTotalAllocatedBytes() - allocated) / 1e6:F1} MB, GC pause {(GC.GetTotalPauseDuration() - paused).TotalMilliseconds:F1} ms; " +
                               $"intra-op threads here {TorchSharp.torch.get_num_threads()}");
+        });
+        next(app);
+    };
+}
+
+/// <summary>For <c>--probe-phases</c>: when the server saw each request start, its response start, and its end.</summary>
+internal sealed class StampFilter : Microsoft.AspNetCore.Hosting.IStartupFilter
+{
+    /// <summary>Stopwatch timestamps of the last request the server finished.</summary>
+    public static (long Start, long ResponseStarted, long End) Last { get; private set; }
+
+    public Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> Configure(Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> next) => app =>
+    {
+        app.Use((Microsoft.AspNetCore.Http.RequestDelegate inner) => async http =>
+        {
+            var start = System.Diagnostics.Stopwatch.GetTimestamp();
+            long started = 0;
+            http.Response.OnStarting(() => { started = System.Diagnostics.Stopwatch.GetTimestamp(); return Task.CompletedTask; });
+            await inner(http);
+            Last = (start, started, System.Diagnostics.Stopwatch.GetTimestamp());
         });
         next(app);
     };

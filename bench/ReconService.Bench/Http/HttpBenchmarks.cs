@@ -69,12 +69,17 @@ public class HttpBenchmarks
     [Benchmark] public Task MlpPostGradient() => Post("/v1/gradients", _gradient, "gradient");
     [Benchmark] public Task MlpPostJvp() => Post("/v1/jvp", _jvp, "jvp");
 
+    /// <summary>Stopwatch timestamps of the last request: sent, headers received, body read, tensor decoded (for <c>--probe-phases</c>).</summary>
+    public static (long Sent, long Headers, long Read, long Decoded) LastClientStamps { get; private set; }
+
     private async Task Post(string path, byte[] body, string field)
     {
+        var t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         using var content = new ByteArrayContent(body);
         content.Headers.ContentType = Json;
         using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content };
         using var response = await ApiServer.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        var t1 = System.Diagnostics.Stopwatch.GetTimestamp();
         await using var stream = await response.Content.ReadAsStreamAsync();
         var length = 0;
         while (true)
@@ -86,7 +91,9 @@ public class HttpBenchmarks
         }
         if (!response.IsSuccessStatusCode)
             throw new InvalidOperationException($"{path}: {(int)response.StatusCode} {Encoding.UTF8.GetString(_received, 0, length)}");
+        var t2 = System.Diagnostics.Stopwatch.GetTimestamp();
         DecodeData(_received.AsSpan(0, length), field);
+        LastClientStamps = (t0, t1, t2, System.Diagnostics.Stopwatch.GetTimestamp());
     }
 
     /// <summary>What a client does with the answer: find <c>field.data</c> and decode its base64 into float32 memory.</summary>

@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using ReconService.Bench.Benchmarks;
+using static TorchSharp.torch;
+
+namespace ReconService.Bench;
+
+/// <summary>
+/// <c>--probe-phases [tokens] [--count N] [--http-only]</c>: MLP post over HTTP next to in-process, alternating, with
+/// the whole process's user and system CPU, minor page faults and context switches per request (getrusage), and where
+/// an HTTP request's time goes: client send → server start → response started → server end, client headers, body
+/// read, tensor decoded. Medians of wall times and phases, means of the counters.
+/// </summary>
+internal static class PhaseProbe
+{
+    [StructLayout(LayoutKind.Sequential)]
+    private struct TimeVal { public long Sec, Usec; }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Rusage
+    {
+        public TimeVal Utime, Stime;
+        public long Maxrss, Ixrss, Idrss, Isrss, Minflt, Majflt, Nswap, Inblock, Oublock, Msgsnd, Msgrcv, Nsignals, Nvcsw, Nivcsw;
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int getrusage(int who, out Rusage usage);
+
+    private readonly record struct Sample(double Wall, double User, double Sys, long Faults, long Voluntary, long Involuntary);
+
+    private static Sample Measure(Action action)
+    {
+        getrusage(0, out var a);
+        var sw = Stopwatch.StartNew();
+        action();
+        var wall = sw.Elapsed.TotalMilliseconds;
+        getrusage(0, out var b);
+        static double Ms(TimeVal t) => t.Sec * 1e3 + t.Usec / 1e3;
+        return new Sample(wall, Ms(b.Utime) - Ms(a.Utime), Ms(b.Stime) - Ms(a.Stime), b.Minflt - a.Minflt, b.Nvcsw - a.Nvcsw, b.Nivcsw - a.Nivcsw);
+    }
+
+    private static double Ms(long from, long to) => (to - from) * 1000.0 / Stopwatch.Frequency;
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var a = values.Order().ToArray();
+        return a.Length == 0 ? double.NaN : a[a.Length / 2];
+    }
+
+    public static void Run(int tokens, int count, bool httpOnly)
+    {
+        Http.ApiServer.StampRequests = true;
+        var bench = new Http.HttpBenchmarks { Tokens = tokens, Batch = 1 };
+        bench.Setup();
+        var engine = Http.ApiServer.Engine;
+        using var x = randn([tokens, 768], generator: new Generator(42));
+        var http = new List<Sample>();
+        var local = new List<Sample>();
+        var phases = new List<double[]>();
+        for (var i = 0; i < 5; i++) { bench.MlpPost().GetAwaiter().GetResult(); engine.Activations(x, Workload.MlpPost).Dispose(); }
+        for (var i = 0; i < count; i++)
+        {
+            http.Add(Measure(() => bench.MlpPost().GetAwaiter().GetResult()));
+            var c = Http.HttpBenchmarks.LastClientStamps;
+            var s = Http.StampFilter.Last;
+            phases.Add([Ms(c.Sent, s.Start), Ms(s.Start, s.ResponseStarted), Ms(s.ResponseStarted, s.End), Ms(s.End, c.Headers), Ms(c.Headers, c.Read), Ms(c.Read, c.Decoded)]);
+            if (!httpOnly) local.Add(Measure(() => engine.Activations(x, Workload.MlpPost).Dispose()));
+        }
+        static string Row(string name, List<Sample> s) =>
+            $"{name,-11} wall {Median(s.Select(x => x.Wall)),7:F2} ms   per request: user {s.Average(x => x.User),6:F2} ms, sys {s.Average(x => x.Sys),5:F2} ms, " +
+            $"minor faults {s.Average(x => (double)x.Faults),5:F0}, voluntary/involuntary switches {s.Average(x => (double)x.Voluntary),5:F1}/{s.Average(x => (double)x.Involuntary),5:F1}";
+        Console.WriteLine($"MLP post, {tokens} tokens, {count} requests (median wall; CPU, faults and switches of the whole process, means)");
+        Console.WriteLine(Row("HTTP", http));
+        if (!httpOnly)
+        {
+            Console.WriteLine(Row("in-process", local));
+            Console.WriteLine($"ratio of median walls {Median(http.Select(s => s.Wall)) / Median(local.Select(s => s.Wall)):F2}");
+        }
+        string[] names = ["client send → server start", "server start → response started (body, bind, compute, serialize)", "response started → server end (send)",
+            "server end → client headers", "client headers → body read", "client decode"];
+        for (var i = 0; i < names.Length; i++) Console.WriteLine($"  {names[i],-70} {Median(phases.Select(p => p[i])),7:F2} ms");
+        Http.ApiServer.StopIfStarted();
+    }
+}
