@@ -13,8 +13,8 @@ public sealed class EngineStartupService(EngineHost host, IEngineLoader loader, 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() =>
     {
         var stopwatch = Stopwatch.StartNew();
-        // Server settings measured in bench/ (see bench/README.md): one intra-op thread per request serves concurrent
-        // requests faster than two, and keeping freed native memory spares large tensors a page fault per page.
+        // Server settings measured in bench/ (see bench/README.md): keeping freed native memory spares large tensors a
+        // page fault per page. Loading runs with one intra-op thread; each request then sets its own count (EngineQueue).
         NativeAllocator.RetainFreedMemory();
         TorchSharp.torch.set_num_threads(1);
         try

@@ -77,8 +77,21 @@ public sealed class EngineQueue : IDisposable
                 Interlocked.Increment(ref _abandoned);
                 return Results.Empty;
             }
+            // The endpoint's tensor work runs synchronously inside next, on this thread: set its intra-op threads here.
+            IntraOpThreads.Apply(ThreadsForThisRequest());
             return await next(context);
         }
+    }
+
+    /// <summary>
+    /// Intra-op threads for a request that has just taken its slot: <see cref="QueueOptions.IntraOpThreads"/> when set,
+    /// else the cores divided by the requests running now (this one included), at least 1.
+    /// </summary>
+    public int ThreadsForThisRequest()
+    {
+        if (Options.IntraOpThreads > 0) return Options.IntraOpThreads;
+        var running = Math.Max(1, Options.Concurrency - (int)(_limiter.GetStatistics()?.CurrentAvailablePermits ?? 0));
+        return Math.Max(1, Environment.ProcessorCount / running);
     }
 
     public void Dispose() => _limiter.Dispose();

@@ -19,6 +19,14 @@ public sealed class QueueOptions
     [Range(1, 3600)]
     public int TimeoutSeconds { get; set; } = 60;
 
+    /// <summary>
+    /// libtorch intra-op threads for one request's tensor work. 0 (the default) chooses per request: the machine's cores
+    /// divided by the engine requests running at that moment, this one included (a request alone uses every core; two at
+    /// once on two cores get one each). A positive value fixes the count for every request.
+    /// </summary>
+    [Range(0, 1024)]
+    public int IntraOpThreads { get; set; }
+
     /// <summary>The <c>Retry-After</c> value sent with 429 and queue-timeout 503 answers, in seconds.</summary>
     [Range(1, 3600)]
     public int RetryAfterSeconds { get; set; } = 1;
