@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace ReconService.Bench;
 
 /// <summary>
-/// <c>--probe-phases [tokens] [--count N] [--http-only]</c>: MLP post over HTTP next to in-process, alternating, with
+/// <c>--probe-phases [tokens] [--count N] [--http-only] [--attention]</c>: MLP (or attention) post over HTTP next to in-process, alternating, with
 /// the whole process's user and system CPU, minor page faults and context switches per request (getrusage), and where
 /// an HTTP request's time goes: client send → server start → response started → server end, client headers, body
 /// read, tensor decoded. Medians of wall times and phases, means of the counters.
@@ -47,7 +47,7 @@ internal static class PhaseProbe
         return a.Length == 0 ? double.NaN : a[a.Length / 2];
     }
 
-    public static void Run(int tokens, int count, bool httpOnly)
+    public static void Run(int tokens, int count, bool httpOnly, bool attention = false)
     {
         Http.ApiServer.StampRequests = true;
         var bench = new Http.HttpBenchmarks { Tokens = tokens, Batch = 1 };
@@ -57,19 +57,21 @@ internal static class PhaseProbe
         var http = new List<Sample>();
         var local = new List<Sample>();
         var phases = new List<double[]>();
-        for (var i = 0; i < 5; i++) { bench.MlpPost().GetAwaiter().GetResult(); engine.Activations(x, Workload.MlpPost).Dispose(); }
+        var (name, spec) = attention ? ("attention post", Workload.AttnPost) : ("MLP post", Workload.MlpPost);
+        Task Call() => attention ? bench.AttentionPost() : bench.MlpPost();
+        for (var i = 0; i < 5; i++) { Call().GetAwaiter().GetResult(); engine.Activations(x, spec).Dispose(); }
         for (var i = 0; i < count; i++)
         {
-            http.Add(Measure(() => bench.MlpPost().GetAwaiter().GetResult()));
+            http.Add(Measure(() => Call().GetAwaiter().GetResult()));
             var c = Http.HttpBenchmarks.LastClientStamps;
             var s = Http.StampFilter.Last;
             phases.Add([Ms(c.Sent, s.Start), Ms(s.Start, s.ResponseStarted), Ms(s.ResponseStarted, s.End), Ms(s.End, c.Headers), Ms(c.Headers, c.Read), Ms(c.Read, c.Decoded)]);
-            if (!httpOnly) local.Add(Measure(() => engine.Activations(x, Workload.MlpPost).Dispose()));
+            if (!httpOnly) local.Add(Measure(() => engine.Activations(x, spec).Dispose()));
         }
         static string Row(string name, List<Sample> s) =>
             $"{name,-11} wall {Median(s.Select(x => x.Wall)),7:F2} ms   per request: user {s.Average(x => x.User),6:F2} ms, sys {s.Average(x => x.Sys),5:F2} ms, " +
             $"minor faults {s.Average(x => (double)x.Faults),5:F0}, voluntary/involuntary switches {s.Average(x => (double)x.Voluntary),5:F1}/{s.Average(x => (double)x.Involuntary),5:F1}";
-        Console.WriteLine($"MLP post, {tokens} tokens, {count} requests (median wall; CPU, faults and switches of the whole process, means)");
+        Console.WriteLine($"{name}, {tokens} tokens, {count} requests (median wall; CPU, faults and switches of the whole process, means)");
         Console.WriteLine(Row("HTTP", http));
         if (!httpOnly)
         {

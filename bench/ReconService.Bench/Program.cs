@@ -18,7 +18,8 @@ internal static class BenchMain
     public static void Main(string[] args)
     {
         // dotnet run -c Release --project bench/ReconService.Bench -- [--quick] [--threads N] [--probe [filter]] [--default-malloc]
-        //   [--probe-phases [tokens] [--count N] [--http-only]]
+        //   [--probe-phases [tokens] [--count N] [--http-only] [--attention]] [--probe-threads]
+        //   [--probe-load [intra-op threads, 0 = per request] [--clients 1,2,4] [--seconds S]]
         Workload.Quick = args.Contains("--quick");
         if (!args.Contains("--default-malloc")) Console.WriteLine($"Retain freed memory: {NativeAllocator.RetainFreedMemory()}");
         var threadsAt = Array.IndexOf(args, "--threads");
@@ -29,7 +30,10 @@ internal static class BenchMain
             .WithToolchain(InProcessEmitToolchain.Instance)
             .WithStrategy(RunStrategy.Monitoring)
             .WithLaunchCount(1).WithWarmupCount(1).WithIterationCount(Workload.Quick ? 3 : 5)
-            .WithInvocationCount(1).WithUnrollFactor(1);
+            .WithInvocationCount(1).WithUnrollFactor(1)
+            // No forced full GC around each call: a serving process is not collected between requests, and a forced collection
+            // trims ArrayPool and decommits GC memory, so the next call would pay page faults a running service does not.
+            .WithGcForce(false);
         // --only Http,Codec: run just the benchmark classes whose names start with one of these (for a quick look).
         var onlyAt = Array.IndexOf(args, "--only");
         var only = onlyAt >= 0 ? args[onlyAt + 1].Split(',') : null;
@@ -52,7 +56,21 @@ internal static class BenchMain
         {
             var tokens = phasesAt + 1 < args.Length && int.TryParse(args[phasesAt + 1], out var t) ? t : 256;
             var countAt = Array.IndexOf(args, "--count");
-            PhaseProbe.Run(tokens, countAt >= 0 ? int.Parse(args[countAt + 1]) : 100, args.Contains("--http-only"));
+            PhaseProbe.Run(tokens, countAt >= 0 ? int.Parse(args[countAt + 1]) : 100, args.Contains("--http-only"), args.Contains("--attention"));
+            return;
+        }
+        if (Array.IndexOf(args, "--probe-load") is var loadAt and >= 0)
+        {
+            var threads = loadAt + 1 < args.Length && int.TryParse(args[loadAt + 1], out var n) ? n : 0;
+            var clientsAt = Array.IndexOf(args, "--clients");
+            var secondsAt = Array.IndexOf(args, "--seconds");
+            LoadProbe.Run(threads, clientsAt >= 0 ? args[clientsAt + 1].Split(',').Select(int.Parse).ToArray() : [1, 2, 4],
+                secondsAt >= 0 ? double.Parse(args[secondsAt + 1], System.Globalization.CultureInfo.InvariantCulture) : 8);
+            return;
+        }
+        if (args.Contains("--probe-threads"))
+        {
+            ThreadProbe.Run();
             return;
         }
         if (args.Contains("--probe-http"))
@@ -72,6 +90,7 @@ internal static class BenchMain
         var summaries = BenchmarkRunner.Run([typeof(EngineBenchmarks), typeof(HttpBenchmarks), typeof(CodecBenchmarks), typeof(MachineBenchmarks),
             typeof(ConcurrencyBenchmarks)], config);
         ApiServer.StopIfStarted();
+        BareServer.StopIfStarted();
         var report = Report.Build(summaries, BenchFixture.Figures, DateTime.UtcNow - started);
         var results = Path.Combine(BenchFixture.RepoRoot, "bench", "results");
         Directory.CreateDirectory(results);

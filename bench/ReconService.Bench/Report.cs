@@ -103,6 +103,25 @@ internal sealed class Report
             }
         Line();
 
+        Line("### The transport floor (MLP post)");
+        Line();
+        Line("The same request body posted to a bare Kestrel endpoint that reads it and answers with as many bytes as the service's answer "
+            + "(no JSON, no base64, no engine; `Http/BareServer.cs`), read by the same client: what ASP.NET Core and HttpClient on loopback cost "
+            + "for those bytes alone on this machine. No service on this stack can beat in-process + floor; the last column is what the service "
+            + "adds beyond it (JSON, base64 both ways, the client's decode, routing, validation, limits).");
+        Line();
+        Line("| tokens × batch | request + answer (MB) | in-process | HTTP | bare transport | (in-process + bare) / in-process | HTTP − in-process − bare |");
+        Line("|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var tokens in Workload.Tokens)
+        {
+            var h = Ms(nameof(Http.HttpBenchmarks), "MlpPost", ("Batch", 1), ("Tokens", tokens));
+            var e = Engine("MlpPost", tokens, 1);
+            var floor = Ms(nameof(Http.HttpBenchmarks), "MlpPostTransportFloor", ("Batch", 1), ("Tokens", tokens));
+            var megabytes = (tokens * 768 + tokens * 3072) * 4 / 3.0 * 4 / 1e6;
+            Line($"| {tokens} × 1 | {megabytes:F1} | {F(e)} | {F(h)} | {F(floor)} | {F(Ratio(e + floor, e), "F2")} | {F(h - e - floor)} |");
+        }
+        Line();
+
         Line("## Tensor codec alone");
         Line();
         Line("GB/s of raw float32 tensor bytes (10^9 bytes/s): decode = `TensorCodec.Decode` (base64 → new tensor); "
@@ -168,6 +187,9 @@ internal sealed class Report
         Line("|---|---:|:---:|");
         var http256 = Ratio(Ms(nameof(Http.HttpBenchmarks), "MlpPost", ("Batch", 1), ("Tokens", 256)), Engine("MlpPost", 256, 1));
         Target("HTTP / in-process ≤ 1.15 (MLP post, 256 tokens, batch 1)", http256, "×", v => v <= 1.15);
+        var floor256 = Ms(nameof(Http.HttpBenchmarks), "MlpPostTransportFloor", ("Batch", 1), ("Tokens", 256));
+        var e256 = Engine("MlpPost", 256, 1);
+        Line($"| (for reference: the bare transport floor alone gives (in-process + floor) / in-process = {F(Ratio(e256 + floor256, e256), "F2")}×) | | |");
         Target("codec ≥ 1 GB/s each way (slowest of decode/encode, both sizes)", codecMin == double.MaxValue ? null : codecMin, " GB/s", v => v >= 1);
         Target("MLP post at 1024 tokens ≥ 60 % of plain-matmul GFLOP/s", Ratio(Gflops(mlp), best) * 100, " %", v => v >= 60);
         Target("gradient ≤ 3× activation (MLP post, worst size)", gradMax, "×", v => v <= 3);

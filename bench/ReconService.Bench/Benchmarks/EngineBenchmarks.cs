@@ -5,6 +5,9 @@ using static TorchSharp.torch;
 namespace ReconService.Bench.Benchmarks;
 
 /// <summary>The engine called in-process, one request per invocation.</summary>
+// Three warm-up calls per case, in-process and over HTTP alike: the first calls at a new size touch fresh memory
+// (request and answer buffers, allocator arenas, pools), which a long-running service has already paid for.
+[WarmupCount(3)]
 public class EngineBenchmarks
 {
     private ReconstitutionEngine _engine = null!;

@@ -31,6 +31,8 @@ internal static class Workload
             "attention-post gradient and JVP at 1024 tokens × 8 (~13 s a call)",
         ("HttpBenchmarks", "AttentionPost") when tokens * batch > 4096 =>
             "attention post over HTTP at 1024 tokens × 8 (a 400 MB base64 answer)",
+        ("HttpBenchmarks", "MlpPostTransportFloor") when batch > 1 =>
+            "the transport floor for batches (one sequence per size shows it)",
         ("HttpBenchmarks", "MlpPostGradient" or "MlpPostJvp") when batch > 1 =>
             "HTTP gradient and JVP for batches (the transport is measured by the other HTTP cases)",
         _ => null,

@@ -24,6 +24,9 @@ internal sealed class ApiServer : WebApplicationFactory<Program>
     /// <summary>Keep the service's one-line-per-request log (with its own elapsed time); for <c>--probe-http</c>.</summary>
     public static bool LogRequests { get; set; }
 
+    /// <summary>Queue:IntraOpThreads for the service (0: its per-request choice); null: the benchmarks' own count.</summary>
+    public static int? IntraOpThreadsOverride { get; set; }
+
     /// <summary>Record server-side timestamps of each request (<see cref="StampFilter"/>); for <c>--probe-phases</c>.</summary>
     public static bool StampRequests { get; set; }
 
@@ -44,6 +47,9 @@ internal sealed class ApiServer : WebApplicationFactory<Program>
         ["Limits:MaxRequestBodyBytes"] = (512L << 20).ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Queue:Concurrency"] = "2",
         ["Queue:Length"] = "64",
+        // The same intra-op threads as the in-process benchmarks, so that the ratio compares like with like
+        // (the service's own default, 0, chooses per request; --probe-load compares the two).
+        ["Queue:IntraOpThreads"] = (IntraOpThreadsOverride ?? BenchFixture.Threads).ToString(System.Globalization.CultureInfo.InvariantCulture),
         // One event per request to the console would interleave with BenchmarkDotNet's output; warnings still show.
         ["Serilog:MinimumLevel:Default"] = "Warning",
     };
