@@ -89,6 +89,11 @@ internal static class BenchMain
         Report.LoadAtStart = Report.LoadAverage();
         var summaries = BenchmarkRunner.Run([typeof(EngineBenchmarks), typeof(HttpBenchmarks), typeof(CodecBenchmarks), typeof(MachineBenchmarks),
             typeof(ConcurrencyBenchmarks)], config);
+        if (only is null || only.Any(o => "HttpBenchmarks".StartsWith(o, StringComparison.Ordinal)))
+        {
+            Console.WriteLine("// Interleaved HTTP / in-process / bare-transport rounds (MLP post)");
+            AlternatingRatio.Run();
+        }
         ApiServer.StopIfStarted();
         BareServer.StopIfStarted();
         var report = Report.Build(summaries, BenchFixture.Figures, DateTime.UtcNow - started);
