@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace ReconService.Bench;
 
 /// <summary>
-/// <c>--probe-phases [tokens] [--count N] [--http-only] [--attention]</c>: MLP (or attention) post over HTTP next to in-process, alternating, with
+/// <c>--probe-phases [tokens] [--batch B] [--count N] [--http-only] [--attention]</c>: MLP (or attention) post over HTTP next to in-process, alternating, with
 /// the whole process's user and system CPU, minor page faults and context switches per request (getrusage), and where
 /// an HTTP request's time goes: client send → server start → response started → server end, client headers, body
 /// read, tensor decoded. Medians of wall times and phases, means of the counters.
@@ -47,13 +47,13 @@ internal static class PhaseProbe
         return a.Length == 0 ? double.NaN : a[a.Length / 2];
     }
 
-    public static void Run(int tokens, int count, bool httpOnly, bool attention = false)
+    public static void Run(int tokens, int count, bool httpOnly, bool attention = false, int batch = 1)
     {
         Http.ApiServer.StampRequests = true;
-        var bench = new Http.HttpBenchmarks { Tokens = tokens, Batch = 1 };
+        var bench = new Http.HttpBenchmarks { Tokens = tokens, Batch = batch };
         bench.Setup();
         var engine = Http.ApiServer.Engine;
-        using var x = randn([tokens, 768], generator: new Generator(42));
+        using var x = randn(batch == 1 ? [tokens, 768] : [batch, tokens, 768], generator: new Generator(42));
         var http = new List<Sample>();
         var local = new List<Sample>();
         var phases = new List<double[]>();
@@ -71,7 +71,7 @@ internal static class PhaseProbe
         static string Row(string name, List<Sample> s) =>
             $"{name,-11} wall {Median(s.Select(x => x.Wall)),7:F2} ms   per request: user {s.Average(x => x.User),6:F2} ms, sys {s.Average(x => x.Sys),5:F2} ms, " +
             $"minor faults {s.Average(x => (double)x.Faults),5:F0}, voluntary/involuntary switches {s.Average(x => (double)x.Voluntary),5:F1}/{s.Average(x => (double)x.Involuntary),5:F1}";
-        Console.WriteLine($"{name}, {tokens} tokens, {count} requests (median wall; CPU, faults and switches of the whole process, means)");
+        Console.WriteLine($"{name}, {tokens} tokens × {batch}, {count} requests (median wall; CPU, faults and switches of the whole process, means)");
         Console.WriteLine(Row("HTTP", http));
         if (!httpOnly)
         {

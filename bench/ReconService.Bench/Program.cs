@@ -18,7 +18,7 @@ internal static class BenchMain
     public static void Main(string[] args)
     {
         // dotnet run -c Release --project bench/ReconService.Bench -- [--quick] [--threads N] [--probe [filter]] [--default-malloc]
-        //   [--probe-phases [tokens] [--count N] [--http-only] [--attention]] [--probe-threads]
+        //   [--probe-phases [tokens] [--batch B] [--count N] [--http-only] [--attention]] [--probe-threads]
         //   [--probe-load [intra-op threads, 0 = per request] [--clients 1,2,4] [--seconds S]]
         Workload.Quick = args.Contains("--quick");
         if (!args.Contains("--default-malloc")) Console.WriteLine($"Retain freed memory: {NativeAllocator.RetainFreedMemory()}");
@@ -56,7 +56,9 @@ internal static class BenchMain
         {
             var tokens = phasesAt + 1 < args.Length && int.TryParse(args[phasesAt + 1], out var t) ? t : 256;
             var countAt = Array.IndexOf(args, "--count");
-            PhaseProbe.Run(tokens, countAt >= 0 ? int.Parse(args[countAt + 1]) : 100, args.Contains("--http-only"), args.Contains("--attention"));
+            var batchAt = Array.IndexOf(args, "--batch");
+            PhaseProbe.Run(tokens, countAt >= 0 ? int.Parse(args[countAt + 1]) : 100, args.Contains("--http-only"), args.Contains("--attention"),
+                batchAt >= 0 ? int.Parse(args[batchAt + 1]) : 1);
             return;
         }
         if (Array.IndexOf(args, "--probe-load") is var loadAt and >= 0)
