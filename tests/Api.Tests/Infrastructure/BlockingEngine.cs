@@ -14,6 +14,9 @@ public sealed class BlockingEngine : IReconstitutionEngine
     public ManualResetEventSlim Entered { get; } = new();
     public ManualResetEventSlim Release { get; } = new();
 
+    /// <summary>libtorch's intra-op thread count on the thread that ran the last <see cref="Activations"/>.</summary>
+    public int ThreadsSeen { get; private set; }
+
     public GptConfig Config { get; } = new(DModel: 8, NLayers: 1, NHeads: 2, NCtx: 16, NVocab: 10);
     public string Device => "cpu";
     public IReadOnlyDictionary<string, AutoencoderInfo> Autoencoders { get; } = new Dictionary<string, AutoencoderInfo>();
@@ -21,6 +24,7 @@ public sealed class BlockingEngine : IReconstitutionEngine
 
     public torch.Tensor Activations(torch.Tensor residual, ActivationSpec spec)
     {
+        ThreadsSeen = torch.get_num_threads();
         Entered.Set();
         Release.Wait(TimeSpan.FromMinutes(1));
         return torch.zeros(residual.shape[0], Config.DFf);
