@@ -33,10 +33,13 @@ public sealed class EngineQueue : IDisposable
     public QueueStatistics Statistics()
     {
         var s = _limiter.GetStatistics();
-        return new QueueStatistics(Options.Concurrency, Options.Length, Options.Concurrency - (int)(s?.CurrentAvailablePermits ?? 0),
+        return new QueueStatistics(Options.Concurrency, Options.Length, Running(s),
             (int)(s?.CurrentQueuedCount ?? 0), s?.TotalSuccessfulLeases ?? 0, s?.TotalFailedLeases ?? 0,
             Interlocked.Read(ref _timedOut), Interlocked.Read(ref _abandoned));
     }
+
+    /// <summary>Requests holding a slot now: the permits taken.</summary>
+    private int Running(RateLimiterStatistics? statistics) => Options.Concurrency - (int)(statistics?.CurrentAvailablePermits ?? 0);
 
     /// <summary>Takes a slot directly (tests hold one to fill the queue); dispose the lease to give it back.</summary>
     public ValueTask<RateLimitLease> AcquireAsync(CancellationToken cancellationToken) => _limiter.AcquireAsync(1, cancellationToken);
@@ -90,8 +93,7 @@ public sealed class EngineQueue : IDisposable
     public int ThreadsForThisRequest()
     {
         if (Options.IntraOpThreads > 0) return Options.IntraOpThreads;
-        var running = Math.Max(1, Options.Concurrency - (int)(_limiter.GetStatistics()?.CurrentAvailablePermits ?? 0));
-        return Math.Max(1, Environment.ProcessorCount / running);
+        return Math.Max(1, Environment.ProcessorCount / Math.Max(1, Running(_limiter.GetStatistics())));
     }
 
     public void Dispose() => _limiter.Dispose();
