@@ -34,7 +34,7 @@ internal static class LoadProbe
             var elapsed = stopwatch.Elapsed.TotalSeconds;
             foreach (var t in tasks) latencies.AddRange(t.Result);
             latencies.Sort();
-            Console.WriteLine($"{count} client(s): {latencies.Count / elapsed,6:F1} requests/s, latency median {latencies[latencies.Count / 2]:F1} ms, " +
+            Console.WriteLine($"{count} client(s): {latencies.Count / elapsed,6:F1} requests/s, latency median {Benchmarks.Workload.Median(latencies):F1} ms, " +
                               $"p90 {latencies[(int)(latencies.Count * 0.9)]:F1} ms ({latencies.Count} requests)");
         }
         Http.ApiServer.StopIfStarted();

@@ -41,19 +41,15 @@ internal static class PhaseProbe
 
     private static double Ms(long from, long to) => (to - from) * 1000.0 / Stopwatch.Frequency;
 
-    private static double Median(IEnumerable<double> values)
-    {
-        var a = values.Order().ToArray();
-        return a.Length == 0 ? double.NaN : a[a.Length / 2];
-    }
-
     public static void Run(int tokens, int count, bool httpOnly, bool attention = false, int batch = 1)
     {
         Http.ApiServer.StampRequests = true;
         var bench = new Http.HttpBenchmarks { Tokens = tokens, Batch = batch };
         bench.Setup();
         var engine = Http.ApiServer.Engine;
-        using var x = randn(batch == 1 ? [tokens, 768] : [batch, tokens, 768], generator: new Generator(42));
+        var (x, write) = Workload.RandomInputs(tokens, batch);
+        write.Dispose();
+        using var residual = x;
         var http = new List<Sample>();
         var local = new List<Sample>();
         var phases = new List<double[]>();
@@ -69,18 +65,18 @@ internal static class PhaseProbe
             if (!httpOnly) local.Add(Measure(() => engine.Activations(x, spec).Dispose()));
         }
         static string Row(string name, List<Sample> s) =>
-            $"{name,-11} wall {Median(s.Select(x => x.Wall)),7:F2} ms   per request: user {s.Average(x => x.User),6:F2} ms, sys {s.Average(x => x.Sys),5:F2} ms, " +
+            $"{name,-11} wall {Workload.Median(s.Select(x => x.Wall)),7:F2} ms   per request: user {s.Average(x => x.User),6:F2} ms, sys {s.Average(x => x.Sys),5:F2} ms, " +
             $"minor faults {s.Average(x => (double)x.Faults),5:F0}, voluntary/involuntary switches {s.Average(x => (double)x.Voluntary),5:F1}/{s.Average(x => (double)x.Involuntary),5:F1}";
         Console.WriteLine($"{name}, {tokens} tokens × {batch}, {count} requests (median wall; CPU, faults and switches of the whole process, means)");
         Console.WriteLine(Row("HTTP", http));
         if (!httpOnly)
         {
             Console.WriteLine(Row("in-process", local));
-            Console.WriteLine($"ratio of median walls {Median(http.Select(s => s.Wall)) / Median(local.Select(s => s.Wall)):F2}");
+            Console.WriteLine($"ratio of median walls {Workload.Median(http.Select(s => s.Wall)) / Workload.Median(local.Select(s => s.Wall)):F2}");
         }
         string[] names = ["client send → server start", "server start → response started (body, bind, compute, serialize)", "response started → server end (send)",
             "server end → client headers", "client headers → body read", "client decode"];
-        for (var i = 0; i < names.Length; i++) Console.WriteLine($"  {names[i],-70} {Median(phases.Select(p => p[i])),7:F2} ms");
+        for (var i = 0; i < names.Length; i++) Console.WriteLine($"  {names[i],-70} {Workload.Median(phases.Select(p => p[i])),7:F2} ms");
         Http.ApiServer.StopIfStarted();
     }
 }

@@ -97,10 +97,9 @@ internal static class HttpProbe
                     cpus.Add((httpCpu, localCpu));
                     Console.WriteLine($"{tokens} {name,-12} client {http,9:F1} ms (CPU {httpCpu,6:F1})   in-process {local,9:F1} ms (CPU {localCpu,6:F1})");
                 }
-                double Median(IEnumerable<double> v) { var a = v.Order().ToArray(); return (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2; }
-                Console.WriteLine($"== {tokens} {name}: median wall HTTP {Median(walls.Select(w => w.Http)):F1} / in-process {Median(walls.Select(w => w.InProcess)):F1} ms " +
-                                  $"(ratio {Median(walls.Select(w => w.Http)) / Median(walls.Select(w => w.InProcess)):F2}), min {walls.Min(w => w.Http):F1} / {walls.Min(w => w.InProcess):F1}; " +
-                                  $"median CPU {Median(cpus.Select(c => c.Http)):F1} / {Median(cpus.Select(c => c.InProcess)):F1} ms");
+                Console.WriteLine($"== {tokens} {name}: median wall HTTP {Workload.Median(walls.Select(w => w.Http)):F1} / in-process {Workload.Median(walls.Select(w => w.InProcess)):F1} ms " +
+                                  $"(ratio {Workload.Median(walls.Select(w => w.Http)) / Workload.Median(walls.Select(w => w.InProcess)):F2}), min {walls.Min(w => w.Http):F1} / {walls.Min(w => w.InProcess):F1}; " +
+                                  $"median CPU {Workload.Median(cpus.Select(c => c.Http)):F1} / {Workload.Median(cpus.Select(c => c.InProcess)):F1} ms");
             }
         }
         Http.ApiServer.StopIfStarted();

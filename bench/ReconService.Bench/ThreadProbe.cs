@@ -40,7 +40,7 @@ internal static class ThreadProbe
         foreach (var threads in new[] { 1, 2, 1, 2 })
         {
             set_num_threads(threads);
-            double Median(Action action)
+            double MedianMs(Action action)
             {
                 for (var i = 0; i < 3; i++) action();
                 var times = new List<double>();
@@ -50,12 +50,11 @@ internal static class ThreadProbe
                     action();
                     times.Add(sw.Elapsed.TotalMilliseconds);
                 }
-                times.Sort();
-                return times[times.Count / 2];
+                return Workload.Median(times);
             }
-            var one = Median(() => Task.Run(Request).Wait());
-            var twoPool = Median(() => Task.WaitAll(Task.Run(Request), Task.Run(Request)));
-            var twoNew = Median(() =>
+            var one = MedianMs(() => Task.Run(Request).Wait());
+            var twoPool = MedianMs(() => Task.WaitAll(Task.Run(Request), Task.Run(Request)));
+            var twoNew = MedianMs(() =>
             {
                 var other = new Thread(Request);
                 other.Start();

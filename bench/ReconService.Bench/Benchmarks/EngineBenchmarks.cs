@@ -25,10 +25,7 @@ public class EngineBenchmarks
     {
         _engine = BenchFixture.Engine;
         set_num_threads(BenchFixture.Threads);
-        var generator = new Generator(42);
-        long[] shape = Batch == 1 ? [Tokens, 768] : [Batch, Tokens, 768];
-        _residual = randn(shape, generator: generator).DetachFromDisposeScope();
-        _write = randn(shape, generator: generator).DetachFromDisposeScope();
+        (_residual, _write) = Workload.RandomInputs(Tokens, Batch);
         _index = [Tokens - 1, 7];
     }
 

@@ -1,5 +1,6 @@
 using ReconService.Engine.Reconstitution;
 using ReconService.Models;
+using static TorchSharp.torch;
 
 namespace ReconService.Bench.Benchmarks;
 
@@ -9,6 +10,24 @@ internal static class Workload
     public static bool Quick { get; set; }
 
     public static int[] Tokens => Quick ? [256, 1024] : [64, 256, 1024];
+
+    /// <summary>
+    /// The inputs for one size: a random residual and a random write vector, <c>[tokens, 768]</c> or
+    /// <c>[batch, tokens, 768]</c>, from one seeded generator, so every benchmark and probe of a size sends the same residual.
+    /// </summary>
+    public static (Tensor Residual, Tensor Write) RandomInputs(int tokens, int batch)
+    {
+        var generator = new Generator(42);
+        long[] shape = batch == 1 ? [tokens, 768] : [batch, tokens, 768];
+        return (randn(shape, generator: generator), randn(shape, generator: generator));
+    }
+
+    /// <summary>The median (the mean of the two middle values for an even count); NaN when empty.</summary>
+    public static double Median(IEnumerable<double> values)
+    {
+        var a = values.Order().ToArray();
+        return a.Length == 0 ? double.NaN : a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2;
+    }
 
     public static int[] Batches => Quick ? [1] : [1, 8];
 

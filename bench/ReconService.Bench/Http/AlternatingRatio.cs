@@ -29,7 +29,9 @@ internal static class AlternatingRatio
             var bench = new HttpBenchmarks { Tokens = tokens, Batch = 1 };
             bench.Setup();
             var engine = ApiServer.Engine;
-            using var x = randn([tokens, 768], generator: new Generator(42));
+            var (x, write) = Workload.RandomInputs(tokens, 1);
+            write.Dispose();
+            using var residual = x;
             var http = new List<double>();
             var local = new List<double>();
             var floor = new List<double>();
@@ -49,8 +51,7 @@ internal static class AlternatingRatio
                 local.Add(l);
                 floor.Add(f);
             }
-            static double Median(List<double> v) { v.Sort(); return v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2; }
-            Results.Add(new Figures(tokens, rounds, Median(http), Median(local), Median(floor)));
+            Results.Add(new Figures(tokens, rounds, Workload.Median(http), Workload.Median(local), Workload.Median(floor)));
         }
     }
 }

@@ -37,10 +37,9 @@ public class HttpBenchmarks
     {
         _ = ApiServer.Client;
         set_num_threads(BenchFixture.Threads);
-        var generator = new Generator(42);
-        long[] shape = Batch == 1 ? [Tokens, 768] : [Batch, Tokens, 768];
-        using var residual = randn(shape, generator: generator);
-        using var write = randn(shape, generator: generator);
+        var (residual, write) = Workload.RandomInputs(Tokens, Batch);
+        using var residualOwned = residual;
+        using var writeOwned = write;
         var layer = Workload.Layer;
         _activations = Body(residual, null, $"\"layerIndex\":{layer},\"nodeType\":\"mlp_neuron\",\"preOrPostAct\":\"post\"");
         _attnPost = Body(residual, null, $"\"layerIndex\":{layer},\"nodeType\":\"attention_head\",\"preOrPostAct\":\"post\",\"attentionTraceType\":\"QK\"");
@@ -77,10 +76,7 @@ public class HttpBenchmarks
     [Benchmark]
     public async Task MlpPostTransportFloor()
     {
-        using var content = new ByteArrayContent(_activations);
-        content.Headers.ContentType = Json;
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"/bytes?bytes={_mlpAnswerBytes}") { Content = content };
-        using var response = await BareServer.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        using var response = await Send(BareServer.Client, $"/bytes?bytes={_mlpAnswerBytes}", _activations);
         var length = await ReadAll(response);
         if (length != _mlpAnswerBytes) throw new InvalidOperationException($"the bare server answered {length} bytes, not {_mlpAnswerBytes}");
     }
@@ -96,10 +92,7 @@ public class HttpBenchmarks
     private async Task Post(string path, byte[] body, string field)
     {
         var t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-        using var content = new ByteArrayContent(body);
-        content.Headers.ContentType = Json;
-        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content };
-        using var response = await ApiServer.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        using var response = await Send(ApiServer.Client, path, body);
         var t1 = System.Diagnostics.Stopwatch.GetTimestamp();
         var length = _lastLength = await ReadAll(response);
         if (!response.IsSuccessStatusCode)
@@ -107,6 +100,15 @@ public class HttpBenchmarks
         var t2 = System.Diagnostics.Stopwatch.GetTimestamp();
         DecodeData(_received.AsSpan(0, length), field);
         LastClientStamps = (t0, t1, t2, System.Diagnostics.Stopwatch.GetTimestamp());
+    }
+
+    /// <summary>Posts <paramref name="body"/> as JSON and returns once the answer's headers are in.</summary>
+    private static async Task<HttpResponseMessage> Send(HttpClient client, string path, byte[] body)
+    {
+        using var content = new ByteArrayContent(body);
+        content.Headers.ContentType = Json;
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content };
+        return await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
     }
 
     private static async Task<int> ReadAll(HttpResponseMessage response)
