@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -134,19 +133,8 @@ public sealed class TensorPayloadJsonConverter : JsonConverter<TensorPayload>
     {
         var length = reader.HasValueSequence ? checked((int)reader.ValueSequence.Length) : reader.ValueSpan.Length;
         var (buffer, lender) = TensorTextPool.Rent(length);
-        int written;
-        if (reader.ValueIsEscaped) written = reader.CopyString(buffer);
-        else if (reader.HasValueSequence)
-        {
-            reader.ValueSequence.CopyTo(buffer);
-            written = length;
-        }
-        else
-        {
-            reader.ValueSpan.CopyTo(buffer);
-            written = length;
-        }
-        return (buffer, written, lender);
+        // CopyString copies a plain value as it is, from one segment or several, and unescapes an escaped one (never longer).
+        return (buffer, reader.CopyString(buffer), lender);
     }
 
     private static List<float> ReadValues(ref Utf8JsonReader reader)
