@@ -19,6 +19,7 @@ builder.Services.AddReconCache();
 builder.Services.AddReconHealth();
 builder.Services.AddReconSwagger();
 builder.Services.AddReconReliability();
+builder.Services.AddReconTelemetry();
 
 var app = builder.Build();
 app.UseReconRequestLogging();
@@ -33,6 +34,7 @@ app.MapReconstitution().WithEngineQueue();
 app.MapAutoencoders().WithEngineQueue();
 app.MapForward().WithEngineQueue();
 app.MapMetrics();
+app.MapPrometheus();
 app.MapTokenize();
 
 app.Run();

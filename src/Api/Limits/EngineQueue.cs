@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Threading.RateLimiting;
 using Microsoft.Extensions.Options;
+using ReconService.Api.Diagnostics;
 
 namespace ReconService.Api.Limits;
 
@@ -12,12 +14,14 @@ namespace ReconService.Api.Limits;
 public sealed class EngineQueue : IDisposable
 {
     private readonly ConcurrencyLimiter _limiter;
+    private readonly ReconMetrics? _metrics;
     private long _timedOut;
     private long _abandoned;
 
-    public EngineQueue(IOptions<QueueOptions> options)
+    public EngineQueue(IOptions<QueueOptions> options, ReconMetrics? metrics = null)
     {
         Options = options.Value;
+        _metrics = metrics;
         _limiter = new ConcurrencyLimiter(new ConcurrencyLimiterOptions
         {
             PermitLimit = Options.Concurrency,
@@ -50,6 +54,7 @@ public sealed class EngineQueue : IDisposable
         var http = context.HttpContext;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
         deadline.CancelAfter(TimeSpan.FromSeconds(Options.TimeoutSeconds));
+        var arrived = Stopwatch.GetTimestamp();
         RateLimitLease lease;
         try
         {
@@ -57,11 +62,13 @@ public sealed class EngineQueue : IDisposable
         }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
+            _metrics?.RecordQueueWait(Stopwatch.GetElapsedTime(arrived), ReconMetrics.QueueOutcome.Abandoned);
             Interlocked.Increment(ref _abandoned);
             return Results.Empty;
         }
         catch (OperationCanceledException)
         {
+            _metrics?.RecordQueueWait(Stopwatch.GetElapsedTime(arrived), ReconMetrics.QueueOutcome.TimedOut);
             Interlocked.Increment(ref _timedOut);
             http.Response.Headers.RetryAfter = Options.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
             return LimitProblem.Create(StatusCodes.Status503ServiceUnavailable, "queue",
@@ -71,18 +78,30 @@ public sealed class EngineQueue : IDisposable
         {
             if (!lease.IsAcquired)
             {
+                _metrics?.RecordQueueWait(Stopwatch.GetElapsedTime(arrived), ReconMetrics.QueueOutcome.Rejected);
                 http.Response.Headers.RetryAfter = Options.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 return LimitProblem.Create(StatusCodes.Status429TooManyRequests, "queue",
                     $"the engine queue is full ({Options.Concurrency} running, {Options.Length} waiting; Queue:Concurrency, Queue:Length); retry later");
             }
             if (http.RequestAborted.IsCancellationRequested)
             {
+                _metrics?.RecordQueueWait(Stopwatch.GetElapsedTime(arrived), ReconMetrics.QueueOutcome.Abandoned);
                 Interlocked.Increment(ref _abandoned);
                 return Results.Empty;
             }
+            _metrics?.RecordQueueWait(Stopwatch.GetElapsedTime(arrived), ReconMetrics.QueueOutcome.Admitted);
             // The endpoint's tensor work runs synchronously inside next, on this thread: set its intra-op threads here.
             IntraOpThreads.Apply(ThreadsForThisRequest());
-            return await next(context);
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                return await next(context);
+            }
+            finally
+            {
+                _metrics?.RecordEngineTime(http.GetEndpoint()?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName ?? "unknown",
+                    Stopwatch.GetElapsedTime(started));
+            }
         }
     }
 
