@@ -99,9 +99,12 @@ echo "$listing" | head -n 12
 grep -q '^index.html$' <<< "$listing" || fail "no wwwroot/index.html in the image"
 grep -q '^main.js$' <<< "$listing" || fail "no wwwroot/js/main.js in the image"
 
-log "docker run (host network, 127.0.0.1:$port)"
+# As deploy/k8s/deployment.yaml runs it: read-only root file system with a writable /tmp, no capabilities, no
+# privilege escalation, a memory limit.
+log "docker run (host network, 127.0.0.1:$port; read-only root, tmpfs /tmp, no capabilities, 2 GiB limit)"
 started=$(date +%s%N)
-docker run -d --name "$name" --network host -e "ASPNETCORE_HTTP_PORTS=$port" \
+docker run -d --name "$name" --network host --read-only --tmpfs /tmp:rw,size=256m --cap-drop ALL \
+  --security-opt no-new-privileges --memory 2g -e "ASPNETCORE_HTTP_PORTS=$port" \
   -e Kestrel__Endpoints__Http__Url="http://127.0.0.1:$port" "$tag" > /dev/null
 until curl -sf "http://127.0.0.1:$port/health/ready" > /dev/null 2>&1; do
   if [[ "$(docker inspect -f '{{.State.Running}}' "$name")" != "true" ]]; then
@@ -118,6 +121,8 @@ echo "user in the container: $(docker exec "$name" id)"
 
 log "Smoke checks (deploy/smoke.py)"
 python3 deploy/smoke.py "http://127.0.0.1:$port" || failures=$((failures + 1))
+
+echo "container memory after the smoke checks: $(docker stats --no-stream --format '{{.MemUsage}}' "$name")"
 
 log "The image's HEALTHCHECK"
 for _ in $(seq 120); do
