@@ -48,11 +48,6 @@ def main():
     check("GET / (viewer page)", status == 200 and "js/main.js" in page, f"{status}, {len(body)} bytes, {headers.get('Content-Type')}")
     status, _, body, _ = call(base + "/js/main.js")
     check("GET /js/main.js", status == 200 and len(body) > 0, f"{status}, {len(body)} bytes")
-    status, _, body, _ = call(base + "/metrics", headers=auth)
-    text = body.decode(errors="replace")
-    names = sorted({line.split("{")[0].split(" ")[0] for line in text.splitlines() if line.startswith("recon_")})
-    check("GET /metrics (Prometheus)", status == 200 and "recon_queue_queued" in text and "http_server_request_duration_seconds" in text,
-          f"{status}, recon_* series: {', '.join(names) or 'none'}")
     status, _, body, _ = call(base + "/v1/metrics", headers=auth)
     check("GET /v1/metrics (JSON)", status == 200 and "liveTensors" in json.loads(body or b"{}"), str(status))
     status, _, body, _ = call(base + "/v1/model", headers=auth)
@@ -89,6 +84,12 @@ def main():
                   f"{first[0]}/{second[0]}, {len(first[2])} bytes, {first[3] * 1000:.0f}/{second[3] * 1000:.0f} ms, "
                   f"same body {same}, X-Cache {cache[0] or '-'}/{cache[1] or '-'}")
     check("request kinds exercised", kinds >= 10, str(kinds))
+    # After the requests, so the engine's series (time by operation, queue waits) are there too.
+    status, _, body, _ = call(base + "/metrics", headers=auth)
+    text = body.decode(errors="replace")
+    names = sorted({line.split("{")[0].split(" ")[0] for line in text.splitlines() if line.startswith("recon_")})
+    check("GET /metrics (Prometheus)", status == 200 and "recon_queue_queued" in text and "http_server_request_duration_seconds" in text,
+          f"{status}, recon_* series: {', '.join(names) or 'none'}")
     print(f"{'all checks passed' if not failures else f'{len(failures)} check(s) failed: ' + ', '.join(failures)}")
     return 1 if failures else 0
 
