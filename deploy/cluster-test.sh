@@ -49,7 +49,8 @@ cleanup() {
   stop_pid "$nginx_pid" QUIT
   stop_pid "$redis_pid"
 }
-trap cleanup EXIT
+# (stderr: bash's notices about the replicas it kills here are noise)
+trap 'cleanup 2> /dev/null' EXIT
 
 install_prerequisites() {
   local packages=()

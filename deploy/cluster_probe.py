@@ -70,11 +70,11 @@ def drain(url, pid, busy):
     time.sleep(0.05)
     signalled = time.monotonic()
     os.kill(pid, signal.SIGTERM)
-    seen = []            # (ms after SIGTERM, readiness status)
+    seen = []            # (ms after SIGTERM the probe was sent, readiness status)
     new_request = None   # (ms, status, Retry-After) of one new engine request sent while the replica still answered
     while time.monotonic() - signalled < 30:
-        status, headers, _ = call(url + "/health/ready", timeout=2)
-        ms = int((time.monotonic() - signalled) * 1000)
+        ms = int((time.monotonic() - signalled) * 1000)   # when the probe was sent: what it can say about the drain
+        status, headers, _ = call(url + "/health/ready", timeout=5)
         seen.append((ms, status))
         if status == 503 and new_request is None:
             s, h, _ = call(url + "/v1/activations", mlp_request(width, 7), timeout=10)
@@ -91,7 +91,7 @@ def drain(url, pid, busy):
     ready_503 = [ms for ms, s in seen if s == 503]
     summary = ", ".join(f"{s}x{n}" for s, n in collapse([s for _, s in seen]))
     report("drain.readiness", bool(ready_503) and not ready_after,
-           f"readiness after SIGTERM: first {first[1] if first else '-'} at {first[0] if first else '-'} ms; sequence {summary}")
+           f"readiness after SIGTERM: first {first[1] if first else '-'} (sent at {first[0] if first else '-'} ms); sequence {summary}")
     report("drain.new-request", new_request is not None and new_request[1] == 503 and new_request[2] is not None,
            "a new engine request during the drain: " + (f"{new_request[1]} Retry-After {new_request[2]} at {new_request[0]} ms"
                                                         if new_request else "not sent (readiness never answered 503)"))
