@@ -6,6 +6,7 @@ using ReconService.Api.Logging;
 using ReconService.Api.OpenApi;
 using ReconService.Api.Reconstitution;
 using ReconService.Api.Tensors;
+using ReconService.Engine;
 using ReconService.Models.Wire;
 using Serilog;
 

@@ -11,6 +11,7 @@ using ReconService.Api.Tensors;
 using ReconService.Api.Tokenization;
 using ReconService.Engine;
 using ReconService.Engine.Hooks;
+using ReconService.Engine.Operations;
 using ReconService.Models.Wire;
 using Serilog;
 using TorchSharp;
@@ -20,8 +21,6 @@ namespace ReconService.Api.Forward;
 /// <summary>Forward passes over real text, capturing activations to feed the reconstitution endpoints.</summary>
 public static class ForwardEndpoints
 {
-    private const int MaxTopK = 50;
-
     /// <summary>Maps <c>POST /v1/forward</c>.</summary>
     public static RouteGroupBuilder MapForward(this IEndpointRouteBuilder app)
     {
@@ -42,23 +41,19 @@ public static class ForwardEndpoints
             var tokens = Tokens(request, engine, tokenizer, limits.Value);
             var capture = Capture(request, engine);
             var layers = Layers(request, engine);
-            if (request.TopK is < 0 or > MaxTopK)
-                throw new RequestFieldException("topK", $"expected 0 to {MaxTopK}, got {request.TopK}", StatusCodes.Status422UnprocessableEntity);
             // Now that a prompt's token count is known; a tokens array was already checked before the queue.
             if (RequestLimits.TooLarge(RequestLimits.ForwardElements(tokens.Length, request, engine), tokenLimits.Value) is var (field, message))
                 throw new RequestFieldException(field, message, StatusCodes.Status422UnprocessableEntity);
             log.Set(RequestFields.Tokens, tokens.Length);
 
-            var input = torch.tensor(tokens.Select(t => (long)t).ToArray(), torch.int64);
-            using var result = engine.Forward(input, capture, layers);
-            var captured = new List<CapturedTensor>();
-            foreach (var location in capture)
-            {
-                if (!result.Captured.TryGetValue(location, out var byLayer)) continue;
-                foreach (var (layer, tensor) in byLayer.OrderBy(kv => kv.Key))
-                    captured.Add(new CapturedTensor(location, layer < 0 ? null : layer, TensorCodec.Encode(tensor, request.OutputEncoding)));
-            }
-            return new ForwardResponse(tokens, tokenizer.TokenStrings(tokens), TopPredictions(result.Logits, request.TopK, tokenizer), captured.ToArray());
+            var output = engine.Execute(new ForwardOperation(tokens, request.Prompt is null ? "tokens" : "prompt", capture, layers, request.TopK));
+            var captured = output.Tensors.Select(t => t.Name.Split('/')).Zip(output.Tensors, (parts, t) =>
+                new CapturedTensor(parts[1], parts[2] == "none" ? null : int.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture),
+                    TensorCodec.Encode(t.Tensor, request.OutputEncoding))).ToArray();
+            var strings = tokenizer.TokenStrings(output.TopPredictions.SelectMany(p => p.Select(t => t.Token)));
+            var index = 0;
+            var top = output.TopPredictions.Select(p => p.Select(t => new TokenPrediction(t.Token, strings[index++], t.Logprob)).ToArray()).ToArray();
+            return new ForwardResponse(tokens, tokenizer.TokenStrings(tokens), top, captured);
         });
 
     private static int[] Tokens(ForwardRequest request, IReconstitutionEngine engine, GptTokenizer tokenizer, LimitsOptions limits)
@@ -106,26 +101,5 @@ public static class ForwardEndpoints
             if (layer < 0 || layer >= n)
                 throw new RequestFieldException("layers", $"expected layers in 0..{n - 1}, got {layer}", StatusCodes.Status422UnprocessableEntity);
         return request.Layers.Distinct().Order().ToArray();
-    }
-
-    private static TokenPrediction[][] TopPredictions(torch.Tensor logits, int k, GptTokenizer tokenizer)
-    {
-        if (k == 0) return [];
-        var logprobs = torch.nn.functional.log_softmax(logits.detach().to(torch.float32).cpu(), -1);
-        if (logprobs.dim() == 3) logprobs = logprobs[0];
-        var (values, indices) = torch.topk(logprobs, Math.Min(k, (int)logprobs.shape[^1]), dim: -1);
-        var v = values.data<float>().ToArray();
-        var ix = indices.data<long>().ToArray();
-        var positions = (int)values.shape[0];
-        var width = (int)values.shape[1];
-        var strings = tokenizer.TokenStrings(ix.Select(i => (int)i));
-        var result = new TokenPrediction[positions][];
-        for (var p = 0; p < positions; p++)
-        {
-            result[p] = new TokenPrediction[width];
-            for (var j = 0; j < width; j++)
-                result[p][j] = new TokenPrediction((int)ix[p * width + j], strings[p * width + j], v[p * width + j]);
-        }
-        return result;
     }
 }

@@ -4,6 +4,7 @@ using ReconService.Api.Hosting;
 using ReconService.Api.Logging;
 using ReconService.Api.OpenApi;
 using ReconService.Api.Tensors;
+using ReconService.Engine;
 using ReconService.Engine.Reconstitution;
 using ReconService.Models.Wire;
 using Serilog;
