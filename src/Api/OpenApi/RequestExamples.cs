@@ -46,7 +46,7 @@ public sealed class RequestExamples(EngineHost host, GptTokenizer tokenizer)
         using var scope = torch.NewDisposeScope();
         var forward = engine.Execute(new ForwardOperation(tokens, "tokens", capture, null, 0)).Tensors.ToDictionary(t => t.Name, t => t.Tensor);
         TensorPayload At(string location, int layer) =>
-            TensorCodec.Encode(forward[ForwardOperation.OutputName(location, layer < 0 ? null : layer)], TensorEncoding.Base64);
+            TensorCodec.Copy(forward[ForwardOperation.OutputName(location, layer < 0 ? null : layer)]);
         var postEmb = At(ActivationLocations.ResidPostEmb, -1);
         var postAttn = At(ActivationLocations.ResidPostAttn, mlpLayer);
         var final = At(ActivationLocations.ResidPostMlp, last);

@@ -32,6 +32,13 @@ public sealed record ForwardOperation(int[] Tokens, string TokensField, IReadOnl
     /// <summary>The name of a capture's output tensor.</summary>
     public static string OutputName(string location, int? layer) => $"captured/{location}/{(layer is int l ? l.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none")}";
 
+    /// <summary>The location and layer (null for none) of an output named by <see cref="OutputName"/>.</summary>
+    public static (string Location, int? Layer) ParseOutputName(string name)
+    {
+        var parts = name.Split('/');
+        return (parts[1], parts[2] == "none" ? null : int.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
     /// <inheritdoc />
     public EnginePlan<ForwardOutput> Plan(ReconstitutionEngine engine)
     {

@@ -76,14 +76,17 @@ public sealed class ResponseSizeLimitTests(ResponseSizeLimitTests.Service servic
     }
 
     [Fact]
-    public async Task AGradientIsShapedLikeTheResidualSoItIsNotLimited()
+    public async Task AGradientIsLimitedLikeEveryAnswer()
     {
-        var tokens = Limit / service.DModel + 1; // the residual itself is over the limit
+        var tokens = Limit / service.DModel + 1; // the gradient, shaped like the residual, is over the limit
         var body = Request("mlp_neuron", tokens);
         body["tensorIndices"] = new JsonArray(0, 0);
         using var response = await service.Client.PostJsonAsync("/v1/gradients", body);
-        var (shape, _) = Wire.ReadTensor((await response.OkJsonAsync()).GetProperty("gradient"));
-        Assert.Equal([tokens, service.DModel], shape);
+        await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity, "residual.shape");
+        body["residual"] = Wire.Tensor([tokens - 1, service.DModel], new float[(tokens - 1) * service.DModel]);
+        using var under = await service.Client.PostJsonAsync("/v1/gradients", body);
+        var (shape, _) = Wire.ReadTensor((await under.OkJsonAsync()).GetProperty("gradient"));
+        Assert.Equal([tokens - 1, service.DModel], shape);
     }
 
     [Fact]
@@ -100,17 +103,20 @@ public sealed class ResponseSizeLimitTests(ResponseSizeLimitTests.Service servic
     }
 
     [Fact]
-    public async Task AForwardPassWhoseLogitsAloneAreOverTheLimitIsA422NamingTokens()
+    public async Task AForwardPassIsLimitedByItsCapturesNotByTheLogitsItDoesNotReturn()
     {
-        using var response = await service.Client.PostJsonAsync("/v1/forward", new JsonObject { ["tokens"] = new JsonArray(1) });
-        var problem = await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity, "tokens");
+        using var plain = await service.Client.PostJsonAsync("/v1/forward", new JsonObject { ["tokens"] = new JsonArray(1) });
+        Assert.Equal(0, (await plain.OkJsonAsync()).GetProperty("captured").GetArrayLength());
+        var body = new JsonObject { ["tokens"] = new JsonArray(1), ["capture"] = new JsonArray("logits") }; // 1 × n_vocab values
+        using var response = await service.Client.PostJsonAsync("/v1/forward", body);
+        var problem = await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity, "capture");
         Assert.Contains("Limits:MaxResponseElements", problem.GetProperty("detail").GetString());
     }
 
     [Fact]
     public async Task AForwardPassFromAPromptWithCapturesOverTheLimitIsA422NamingCapture()
     {
-        var body = new JsonObject { ["prompt"] = "And God said", ["capture"] = new JsonArray("attn.qk_probs") };
+        var body = new JsonObject { ["prompt"] = "And God said", ["capture"] = new JsonArray("mlp.post_act", "logits") };
         using var response = await service.Client.PostJsonAsync("/v1/forward", body);
         await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity, "capture");
     }

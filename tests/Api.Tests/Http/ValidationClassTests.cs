@@ -109,8 +109,7 @@ public sealed class ValidationClassTests(ErrorContractTests.Service service) : I
     [Fact]
     public async Task ANegativeLayerIsA422NamingLayerIndex()
     {
-        var body = Request("mlp_neuron");
-        body["layerIndex"] = -1;
+        var body = new JsonObject { ["residual"] = Wire.Tensor([3, service.DModel], new float[3 * service.DModel]), ["layerIndex"] = -1 };
         using var response = await service.Client.PostJsonAsync("/v1/resid-deltas/attn", body);
         var detail = await DetailAsync(response, HttpStatusCode.UnprocessableEntity, "layerIndex");
         Assert.Contains("got -1", detail);
