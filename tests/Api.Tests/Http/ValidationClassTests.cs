@@ -8,7 +8,8 @@ namespace ReconService.Api.Tests.Http;
 /// Each validation class of the reliability issue, through HTTP: status, application/problem+json, the field
 /// named and what was expected.
 /// </summary>
-public sealed class ValidationClassTests(ErrorContractTests.Service service) : IClassFixture<ErrorContractTests.Service>
+[Collection(DefaultModel.Name)]
+public sealed class ValidationClassTests(DefaultModelService service)
 {
     private JsonObject Request(string nodeType, string preOrPost = "post", int tokens = 3, float[]? values = null)
     {
@@ -222,15 +223,5 @@ public sealed class ValidationClassTests(ErrorContractTests.Service service) : I
         var detail = await DetailAsync(response, HttpStatusCode.BadRequest, "nodeType");
         foreach (var name in new[] { "attention_head", "mlp_neuron", "autoencoder_latent", "mlp_autoencoder_latent", "attention_autoencoder_latent" })
             Assert.Contains(name, detail);
-    }
-}
-
-internal static class JsonObjectExtensions
-{
-    /// <summary>Applies <paramref name="change"/> and returns the object, for one-line request variants.</summary>
-    public static JsonObject Also(this JsonObject body, Action<JsonObject> change)
-    {
-        change(body);
-        return body;
     }
 }

@@ -5,20 +5,9 @@ using ReconService.Api.Tests.Infrastructure;
 namespace ReconService.Api.Tests.Http;
 
 /// <summary>The real-input workflow on the default model, and the response cache.</summary>
-public sealed class WorkflowTests(WorkflowTests.Service service) : IClassFixture<WorkflowTests.Service>
+[Collection(DefaultModel.Name)]
+public sealed class WorkflowTests(DefaultModelService service)
 {
-    public sealed class Service : IAsyncLifetime
-    {
-        public DefaultModelFactory Factory { get; } = new();
-        public HttpClient Client { get; private set; } = null!;
-        public async Task InitializeAsync() => Client = await Factory.ReadyClientAsync();
-        public Task DisposeAsync()
-        {
-            Factory.Dispose();
-            return Task.CompletedTask;
-        }
-    }
-
     private static JsonElement Captured(JsonElement forward, string location, int layer) =>
         forward.GetProperty("captured").EnumerateArray()
             .Single(c => c.GetProperty("location").GetString() == location && c.GetProperty("layer").GetInt32() == layer)
