@@ -22,17 +22,27 @@ public sealed class AnswerCache(HybridCache cache, IOptions<CacheOptions> option
     /// <summary>Whether the cache is on (<c>Cache:Enabled</c>).</summary>
     public bool Enabled { get; } = options.Value.Enabled;
 
-    /// <summary>The cached answer for this request, or <paramref name="run"/>'s (then cached).</summary>
-    public async ValueTask<EncodedAnswer> GetOrRunAsync(HttpContext http, ReadOnlyMemory<byte> body, string mediaType,
+    /// <summary>
+    /// The cached answer for this request, or <paramref name="run"/>'s (then cached). An answer expected to be larger
+    /// than the whole cache (<paramref name="expectedBytes"/>, from the plan) is not cacheable: it is run directly, with
+    /// no <c>X-Cache</c> header, and its pooled bytes stay the caller's to give back.
+    /// </summary>
+    public async ValueTask<EncodedAnswer> GetOrRunAsync(HttpContext http, ReadOnlyMemory<byte> body, string mediaType, long expectedBytes,
         Func<CancellationToken, ValueTask<EncodedAnswer>> run)
     {
-        if (!Enabled) return await run(http.RequestAborted);
+        var limit = options.Value.SizeLimitBytes;
+        if (!Enabled || expectedBytes > limit) return await run(http.RequestAborted);
         var ran = false;
-        var answer = await cache.GetOrCreateAsync(Key(http, mediaType, body.Span), async cancel =>
+        var key = Key(http, mediaType, body.Span);
+        var answer = await cache.GetOrCreateAsync(key, async cancel =>
         {
             ran = true;
-            return await run(cancel);
+            // Identical requests waiting on this one may be handed the same object: it gets bytes of its own, not pooled ones.
+            using var pooled = await run(cancel);
+            return new EncodedAnswer(pooled.Body.ToArray(), pooled.MediaType);
         }, cancellationToken: http.RequestAborted);
+        // Larger than expected (a list answer) and than the whole cache: not kept (the in-process level keeps what it is given).
+        if (ran && answer.Body.Length > limit) await cache.RemoveAsync(key, http.RequestAborted);
         http.Response.Headers["X-Cache"] = ran ? "miss" : "hit";
         log.Set(RequestFields.CacheHit, !ran);
         return answer;

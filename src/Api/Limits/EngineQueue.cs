@@ -17,7 +17,7 @@ public sealed class EngineQueue
     private readonly Lock _lock = new();
     private readonly LinkedList<Waiter> _waiting = new();
     private int _running;
-    private long _reservedBytes, _admitted, _rejected, _timedOut, _abandoned;
+    private long _reservedBytes, _reservedPeak, _admitted, _rejected, _timedOut, _abandoned;
 
     public EngineQueue(IOptions<QueueOptions> options, IOptions<LimitsOptions> limits)
     {
@@ -36,7 +36,7 @@ public sealed class EngineQueue
     {
         lock (_lock)
             return new QueueStatistics(Options.Concurrency, Options.Length, _running, _waiting.Count, _admitted, _rejected, _timedOut, _abandoned,
-                _reservedBytes, BudgetBytes);
+                _reservedBytes, _reservedPeak, BudgetBytes);
     }
 
     /// <summary>
@@ -100,6 +100,7 @@ public sealed class EngineQueue
     {
         _running++;
         _reservedBytes += bytes;
+        _reservedPeak = Math.Max(_reservedPeak, _reservedBytes);
         _admitted++;
         return new Lease(this, bytes);
     }
@@ -143,7 +144,7 @@ public sealed class EngineQueue
 
 /// <summary>
 /// Queue counts: slots, waiting, leases granted and refused (429), waits timed out (503) or abandoned by the client,
-/// and the working memory reserved by the running requests against the budget, in bytes.
+/// and the working memory reserved by the running requests (now and at most) against the budget, in bytes.
 /// </summary>
 public sealed record QueueStatistics(int Concurrency, int Length, int Running, int Queued, long Admitted, long Rejected, long TimedOut,
-    long Abandoned, long ReservedBytes, long BudgetBytes);
+    long Abandoned, long ReservedBytes, long ReservedBytesPeak, long BudgetBytes);

@@ -22,6 +22,7 @@ public static class ReliabilityRegistration
         services.AddSingleton<IOutputReduction, NoReduction>();
         services.AddSingleton<IAnswerEncoder, JsonAnswerEncoder>();
         services.AddSingleton<AnswerEncoders>();
+        services.AddSingleton<AnswerStatistics>();
         services.AddSingleton<EnginePipeline>();
         return services;
     }

@@ -1,4 +1,4 @@
-using System.ComponentModel;
+using System.Buffers;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
@@ -48,12 +48,22 @@ public sealed class Answer(TensorRequest request, IOutputReduction reduction, IS
     public T Service<T>() where T : notnull => services.GetRequiredService<T>();
 }
 
-/// <summary>An answer encoded to bytes: what the cache holds and what is written. Never changed once made.</summary>
-/// <param name="Body">The bytes.</param>
-/// <param name="MediaType">Its <c>Content-Type</c>.</param>
-[ImmutableObject(true)]
-public sealed record EncodedAnswer(ReadOnlyMemory<byte> Body, string MediaType) : IResult
+/// <summary>
+/// An answer encoded to bytes: what is written, and what the cache keeps (the cache stores its own serialized copy, so
+/// that its size bound <c>Cache:SizeLimitBytes</c> holds). The bytes of a freshly encoded answer are rented from
+/// <see cref="ArrayPool{T}.Shared"/> and given back once written (<see cref="Dispose"/>): answers of hundreds of
+/// megabytes then reuse the same memory instead of leaving that much garbage per request for the GC.
+/// </summary>
+public sealed class EncodedAnswer(ReadOnlyMemory<byte> body, string mediaType, byte[]? rented = null) : IResult, IDisposable
 {
+    private byte[]? _rented = rented;
+
+    /// <summary>The bytes.</summary>
+    public ReadOnlyMemory<byte> Body { get; } = body;
+
+    /// <summary>Its <c>Content-Type</c>.</summary>
+    public string MediaType { get; } = mediaType;
+
     /// <inheritdoc />
     public Task ExecuteAsync(HttpContext httpContext)
     {
@@ -61,6 +71,38 @@ public sealed record EncodedAnswer(ReadOnlyMemory<byte> Body, string MediaType) 
         httpContext.Response.ContentType = MediaType;
         httpContext.Response.ContentLength = Body.Length;
         return httpContext.Response.Body.WriteAsync(Body, httpContext.RequestAborted).AsTask();
+    }
+
+    /// <summary>Gives rented bytes back to the pool; the answer must not be read afterwards.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _rented, null) is { } array) ArrayPool<byte>.Shared.Return(array);
+    }
+}
+
+/// <summary>An <see cref="IBufferWriter{T}"/> over arrays rented from <see cref="ArrayPool{T}.Shared"/>, growing by doubling.</summary>
+internal sealed class PooledBufferWriter(int initialCapacity) : IBufferWriter<byte>
+{
+    private byte[] _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(initialCapacity, 256));
+    private int _written;
+
+    /// <summary>The answer written so far; the writer's array passes to it.</summary>
+    public EncodedAnswer ToAnswer(string mediaType) => new(_buffer.AsMemory(0, _written), mediaType, _buffer);
+
+    public void Advance(int count) => _written += count;
+
+    public Memory<byte> GetMemory(int sizeHint = 0) => Reserve(sizeHint).AsMemory(_written);
+
+    public Span<byte> GetSpan(int sizeHint = 0) => Reserve(sizeHint).AsSpan(_written);
+
+    private byte[] Reserve(int sizeHint)
+    {
+        var needed = (long)_written + Math.Max(sizeHint, 1);
+        if (needed <= _buffer.Length) return _buffer;
+        var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(Math.Max(needed, 2L * _buffer.Length), Array.MaxLength));
+        _buffer.AsSpan(0, _written).CopyTo(larger);
+        ArrayPool<byte>.Shared.Return(_buffer);
+        return _buffer = larger;
     }
 }
 
@@ -72,6 +114,9 @@ public interface IAnswerEncoder
 
     /// <summary>Encodes <paramref name="response"/> while its tensors are alive; <paramref name="elements"/> sizes the buffer.</summary>
     EncodedAnswer Encode<TResponse>(TResponse response, long elements);
+
+    /// <summary>The least size an answer of <paramref name="elements"/> tensor values will have, in bytes.</summary>
+    long ExpectedBytes(long elements);
 }
 
 /// <summary>JSON with the service's options (camelCase, base64 or list tensors).</summary>
@@ -81,12 +126,16 @@ public sealed class JsonAnswerEncoder(IOptions<JsonOptions> json) : IAnswerEncod
     public string MediaType => "application/json";
 
     /// <inheritdoc />
+    public long ExpectedBytes(long elements) => elements * 16 / 3; // base64 of float32; a list is longer
+
+    /// <inheritdoc />
     public EncodedAnswer Encode<TResponse>(TResponse response, long elements)
     {
-        // Base64 is 16/3 bytes per float32; list answers grow the buffer as needed.
-        var stream = new MemoryStream((int)Math.Min(elements * 16 / 3 + 4096, Array.MaxLength));
-        JsonSerializer.Serialize(stream, response, json.Value.SerializerOptions);
-        return new EncodedAnswer(stream.GetBuffer().AsMemory(0, (int)stream.Length), "application/json; charset=utf-8");
+        // List answers grow the buffer as needed.
+        var buffer = new PooledBufferWriter((int)Math.Min(ExpectedBytes(elements) + 4096, Array.MaxLength));
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = json.Value.SerializerOptions.Encoder, SkipValidation = true }))
+            JsonSerializer.Serialize(writer, response, json.Value.SerializerOptions);
+        return buffer.ToAnswer("application/json; charset=utf-8");
     }
 }
 

@@ -15,10 +15,10 @@ namespace ReconService.Api.Pipeline;
 /// Every refusal on the way is an exception answered by <see cref="Errors.ProblemExceptionHandler"/>.
 /// </summary>
 public sealed class EnginePipeline(EngineHost host, RequestBinder binder, IOutputReduction reduction, RequestLimits limits,
-    AnswerEncoders encoders, AnswerCache cache, EngineQueue queue, IDiagnosticContext log)
+    AnswerEncoders encoders, AnswerCache cache, EngineQueue queue, AnswerStatistics answers, IDiagnosticContext log)
 {
     /// <summary>Serves one request to <paramref name="endpoint"/>.</summary>
-    public async Task<IResult> RunAsync<TRequest, TResult, TResponse>(HttpContext http, EngineEndpoint<TRequest, TResult, TResponse> endpoint)
+    public async Task RunAsync<TRequest, TResult, TResponse>(HttpContext http, EngineEndpoint<TRequest, TResult, TResponse> endpoint)
         where TRequest : TensorRequest where TResult : IEngineResult
     {
         var engine = host.Engine;                                                          // ready: 503 while the model loads
@@ -27,9 +27,9 @@ public sealed class EnginePipeline(EngineHost host, RequestBinder binder, IOutpu
         var operation = await endpoint.Operation(request, http);                          //   its tensors checked against their data (400)
         var plan = reduction.Plan(engine.Plan(operation), request);                       // plan: validated, output shapes (422)
         limits.Check(plan, queue.BudgetBytes);                                            // limits: tokens, answer size, memory (422)
-        Describe(plan);
+        Describe(request, plan, http);
         var encoder = encoders.For(http.Request);                                         //   the answer's media type (406)
-        var answer = await cache.GetOrRunAsync(http, body.Memory, encoder.MediaType, async cancel =>  // cache: encoded answers
+        var answer = await cache.GetOrRunAsync(http, body.Memory, encoder.MediaType, encoder.ExpectedBytes(plan.OutputElements), async cancel => // cache
         {
             using var slot = await queue.EnterAsync(plan.WorkingMemoryBytes, cancel);     // queue: a slot and the memory (429, 503)
             IntraOpThreads.Apply(queue.ThreadsForThisRequest());
@@ -37,30 +37,29 @@ public sealed class EnginePipeline(EngineHost host, RequestBinder binder, IOutpu
             var result = engine.Run(plan);                                                // run (422 on overflow)
             var response = endpoint.Answer(result, new Answer(request, reduction, http.RequestServices)); // reduce
             return encoder.Encode(response, plan.OutputElements);                         // encode
-        });                                                                               // release: tensors, slot, memory
-        return answer;
+        });                                                                               // release: tensors, slot, memory,
+        await answers.WriteAsync(answer, http);                                           //   then the answer's bytes once written
     }
 
-    private void Describe<TResult>(EnginePlan<TResult> plan) where TResult : IEngineResult
+    /// <summary>The request-completed event's fields: tokens (the first input's, or a forward pass's), layer, node type, autoencoder.</summary>
+    private void Describe<TRequest, TResult>(TRequest request, EnginePlan<TResult> plan, HttpContext http) where TResult : IEngineResult
     {
-        if (plan.Inputs.Count > 0) log.Set(RequestFields.Tokens, plan.Inputs[0].Shape[^2]);
-        switch (plan.Operation)
-        {
-            case ActivationsOperation a: Layer(a.Spec.LayerIndex, a.Spec.NodeType); break;
-            case GradientOperation g: Layer(g.Spec.LayerIndex, g.Spec.NodeType); break;
-            case JvpOperation j: Layer(j.Spec.LayerIndex, j.Spec.NodeType); break;
-            case ResidDeltaAttnOperation r: Layer(r.LayerIndex); break;
-            case ResidDeltaMlpOperation r: Layer(r.LayerIndex); break;
-            case AttentionValuesOperation v: Layer(v.LayerIndex); break;
-            case EncodeOperation e: Layer(e.LayerIndex); log.Set(RequestFields.Autoencoder, e.Autoencoder); break;
-            case LatentGradientOperation e: Layer(e.LayerIndex); log.Set(RequestFields.Autoencoder, e.Autoencoder); break;
-            case ForwardOperation f: log.Set(RequestFields.Tokens, f.Tokens.Length); break;
-        }
-        void Layer(int layer, Models.NodeType? nodeType = null)
-        {
-            log.Set(RequestFields.Layer, layer);
-            if (nodeType is { } n) log.Set(RequestFields.NodeType, n);
-        }
+        long? tokens = plan.Inputs.Count > 0 ? plan.Inputs[0].Shape[^2] : (plan.Operation as ForwardOperation)?.Tokens.Length;
+        if (tokens is not null) log.Set(RequestFields.Tokens, tokens);
+        foreach (var (field, property) in LoggedFields<TRequest>.Properties)
+            if (property.GetValue(request) is { } value) log.Set(field, value);
+        if (http.Request.RouteValues.TryGetValue("name", out var name)) log.Set(RequestFields.Autoencoder, name);
+    }
+
+    /// <summary>The request properties logged as fields, found once per request type.</summary>
+    private static class LoggedFields<TRequest>
+    {
+        public static readonly (string Field, System.Reflection.PropertyInfo Property)[] Properties =
+            new[] { ("LayerIndex", RequestFields.Layer), ("NodeType", RequestFields.NodeType), ("Autoencoder", RequestFields.Autoencoder) }
+                .Select(p => (p.Item2, typeof(TRequest).GetProperty(p.Item1)))
+                .Where(p => p.Item2 is not null)
+                .Select(p => (p.Item1, p.Item2!))
+                .ToArray();
     }
 }
 

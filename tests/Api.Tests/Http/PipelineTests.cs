@@ -54,8 +54,7 @@ public sealed class PipelineTests
     [InlineData("false")]
     public async Task LiveTensorsReturnToTheirStartAfterTwoHundredMixedRequests(string cache)
     {
-        var model = new DefaultModelService();
-        model.Factory.WithSetting("Cache:Enabled", cache);
+        var model = DefaultModelService.With(new Dictionary<string, string?> { ["Cache:Enabled"] = cache });
         await model.InitializeAsync();
         try
         {
@@ -189,5 +188,51 @@ public sealed class PipelineTests
         using var factory = new NotReadyFactory(new() { [key] = "1" });
         var error = Assert.ThrowsAny<Exception>(() => factory.CreateClient());
         Assert.Contains(named, error.ToString());
+    }
+
+    [Theory]
+    [InlineData("100000000", "miss", "hit")]
+    [InlineData("4096", null, null)] // not cacheable: no X-Cache
+    public async Task AnAnswerLargerThanTheCacheIsNotKept(string sizeLimit, string? first, string? second)
+    {
+        var model = DefaultModelService.With(new Dictionary<string, string?> { ["Cache:SizeLimitBytes"] = sizeLimit });
+        await model.InitializeAsync();
+        try
+        {
+            var body = model.Requests.Final(tokens: 2); // 2 × n_vocab logits: far more than 4 KiB
+            using var firstResponse = await model.Client.PostJsonAsync("/v1/logits", body);
+            using var again = await model.Client.PostJsonAsync("/v1/logits", body);
+            string? Header(HttpResponseMessage r) => r.Headers.TryGetValues("X-Cache", out var v) ? v.Single() : null;
+            Assert.Equal((first, second), (Header(firstResponse), Header(again)));
+            Assert.Equal(await firstResponse.Content.ReadAsStringAsync(), await again.Content.ReadAsStringAsync());
+        }
+        finally
+        {
+            await model.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task TheCacheKeepsNoMoreThanItsSizeLimit()
+    {
+        var model = DefaultModelService.With(new Dictionary<string, string?> { ["Cache:SizeLimitBytes"] = "1000000" });
+        await model.InitializeAsync();
+        try
+        {
+            // Each answer is 2 × n_vocab base64 floats (~536 KB for GPT-2's vocabulary): two do not fit in 1 MB.
+            async Task<string> Send(float value)
+            {
+                using var response = await model.Client.PostJsonAsync("/v1/logits",
+                    model.Requests.Final(tokens: 2, values: Enumerable.Repeat(value, 2 * model.DModel).ToArray()));
+                await response.OkJsonAsync();
+                return response.Headers.GetValues("X-Cache").Single();
+            }
+            var sequence = new[] { await Send(1), await Send(2), await Send(1), await Send(2) };
+            Assert.Contains("miss", sequence.Skip(2));
+        }
+        finally
+        {
+            await model.DisposeAsync();
+        }
     }
 }

@@ -11,30 +11,16 @@ namespace ReconService.Api.Tests.Http;
 public sealed class ReliabilityTests(ReliabilityTests.Service service) : IClassFixture<ReliabilityTests.Service>
 {
     /// <summary>One running slot, one waiting place, a short queue timeout and a small token limit.</summary>
-    public sealed class Service : IAsyncLifetime
+    public sealed class Service() : DefaultModelService(new Dictionary<string, string?>
     {
-        public ServiceFactory Factory { get; } = new(new Dictionary<string, string?>
-        {
-            ["Queue:Concurrency"] = "1",
-            ["Queue:Length"] = "1",
-            ["Queue:TimeoutSeconds"] = "2",
-            ["Queue:RetryAfterSeconds"] = "3",
-            ["Limits:MaxTokensPerRequest"] = "64",
-        });
-        public HttpClient Client { get; private set; } = null!;
-        public int DModel { get; private set; }
+        ["Queue:Concurrency"] = "1",
+        ["Queue:Length"] = "1",
+        ["Queue:TimeoutSeconds"] = "2",
+        ["Queue:RetryAfterSeconds"] = "3",
+        ["Limits:MaxTokensPerRequest"] = "64",
+    })
+    {
         public EngineQueue Queue => Factory.Services.GetRequiredService<EngineQueue>();
-        public async Task InitializeAsync()
-        {
-            Client = await Factory.ReadyClientAsync();
-            var model = await (await Client.GetAsync("/v1/model")).OkJsonAsync();
-            DModel = model.GetProperty("config").GetProperty("dModel").GetInt32();
-        }
-        public Task DisposeAsync()
-        {
-            Factory.Dispose();
-            return Task.CompletedTask;
-        }
     }
 
     private static int _seed; // static: every request differs, so none is answered from the response cache

@@ -12,35 +12,8 @@ public sealed class ResponseSizeLimitTests(ResponseSizeLimitTests.Service servic
 {
     public const int Limit = 10_000;
 
-    public sealed class Service : IAsyncLifetime
-    {
-        public ServiceFactory Factory { get; } = new(new Dictionary<string, string?> { ["Limits:MaxResponseElements"] = Limit.ToString() });
-        public HttpClient Client { get; private set; } = null!;
-        public int DModel { get; private set; }
-        public int DFf { get; private set; }
-        public int NHeads { get; private set; }
-        public string Autoencoder { get; private set; } = "";
-        public int NLatents { get; private set; }
-        public int NInputs { get; private set; }
-        public async Task InitializeAsync()
-        {
-            Client = await Factory.ReadyClientAsync();
-            var model = await (await Client.GetAsync("/v1/model")).OkJsonAsync();
-            var config = model.GetProperty("config");
-            DModel = config.GetProperty("dModel").GetInt32();
-            DFf = config.GetProperty("dFf").GetInt32();
-            NHeads = config.GetProperty("nHeads").GetInt32();
-            var autoencoder = model.GetProperty("autoencoders")[0];
-            Autoencoder = autoencoder.GetProperty("name").GetString()!;
-            NLatents = autoencoder.GetProperty("nLatents").GetInt32();
-            NInputs = autoencoder.GetProperty("nInputs").GetInt32();
-        }
-        public Task DisposeAsync()
-        {
-            Factory.Dispose();
-            return Task.CompletedTask;
-        }
-    }
+    /// <summary>The default model with the answer limit at <see cref="Limit"/>.</summary>
+    public sealed class Service() : DefaultModelService(new Dictionary<string, string?> { ["Limits:MaxResponseElements"] = Limit.ToString() });
 
     private JsonObject Request(string nodeType, int tokens)
     {
@@ -92,10 +65,10 @@ public sealed class ResponseSizeLimitTests(ResponseSizeLimitTests.Service servic
     [Fact]
     public async Task LatentsOverTheLimitAreA422NamingTheActivationsShape()
     {
-        var tokens = Limit / service.NLatents + 1;
+        var tokens = Limit / service.AutoencoderLatents + 1;
         var body = new JsonObject
         {
-            ["activations"] = Wire.Tensor([tokens, service.NInputs], new float[tokens * service.NInputs]),
+            ["activations"] = Wire.Tensor([tokens, service.DFf], new float[tokens * service.DFf]),
             ["layerIndex"] = 0,
         };
         using var response = await service.Client.PostJsonAsync($"/v1/autoencoders/{service.Autoencoder}/encode", body);

@@ -4,12 +4,23 @@ namespace ReconService.Api.Tests.Infrastructure;
 
 /// <summary>
 /// The one service fixture of the API tests: the service on the repository's own embedded model (<c>models/</c>),
-/// started once for every test class of the <see cref="DefaultModel"/> collection, with the model's sizes read from
+/// started once for every test class of the <see cref="DefaultModel"/> collection (or per class, with other settings), with the model's sizes read from
 /// <c>GET /v1/model</c> and a request builder over them.
 /// </summary>
-public sealed class DefaultModelService : IAsyncLifetime
+public class DefaultModelService : IAsyncLifetime
 {
-    public DefaultModelFactory Factory { get; } = new();
+    /// <summary>The service with its default configuration.</summary>
+    public DefaultModelService() : this(new Dictionary<string, string?>()) { }
+
+    /// <summary>The service on the embedded model, with <paramref name="settings"/> over its configuration.</summary>
+    protected DefaultModelService(IReadOnlyDictionary<string, string?> settings) => Factory = new(settings);
+
+    /// <summary>A service with <paramref name="settings"/>, for a test that starts its own.</summary>
+    public static DefaultModelService With(IReadOnlyDictionary<string, string?> settings) => new Configured(settings);
+
+    private sealed class Configured(IReadOnlyDictionary<string, string?> settings) : DefaultModelService(settings);
+
+    public ServiceFactory Factory { get; }
     public HttpClient Client { get; private set; } = null!;
     public int DModel { get; private set; }
     public int DFf { get; private set; }
@@ -19,6 +30,7 @@ public sealed class DefaultModelService : IAsyncLifetime
     public string Autoencoder { get; private set; } = "";
     public string AutoencoderNodeType { get; private set; } = "";
     public int AutoencoderLayer { get; private set; }
+    public int AutoencoderLatents { get; private set; }
 
     /// <summary>Request bodies sized for this model.</summary>
     public RequestBuilder Requests => new(DModel);
@@ -37,6 +49,7 @@ public sealed class DefaultModelService : IAsyncLifetime
         Autoencoder = autoencoder.GetProperty("name").GetString()!;
         AutoencoderNodeType = autoencoder.GetProperty("nodeType").GetString()!;
         AutoencoderLayer = autoencoder.GetProperty("layers")[0].GetInt32();
+        AutoencoderLatents = autoencoder.GetProperty("nLatents").GetInt32();
     }
 
     public Task DisposeAsync()

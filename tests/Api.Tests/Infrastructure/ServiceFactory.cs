@@ -9,14 +9,6 @@ namespace ReconService.Api.Tests.Infrastructure;
 /// <summary>The service in memory, configured through settings (the same keys as appsettings).</summary>
 public class ServiceFactory(IReadOnlyDictionary<string, string?> settings) : WebApplicationFactory<Program>
 {
-    private readonly Dictionary<string, string?> _settings = new(settings);
-
-    /// <summary>Adds a setting before the service starts.</summary>
-    public ServiceFactory WithSetting(string key, string? value)
-    {
-        _settings[key] = value;
-        return this;
-    }
 
     /// <summary>Extra service registrations (e.g. a test engine loader).</summary>
     protected virtual void ConfigureTestServices(IServiceCollection services) { }
@@ -25,7 +17,7 @@ public class ServiceFactory(IReadOnlyDictionary<string, string?> settings) : Web
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Testing");
-        foreach (var (key, value) in _settings) builder.UseSetting(key, value);
+        foreach (var (key, value) in settings) builder.UseSetting(key, value);
         builder.ConfigureServices(ConfigureTestServices);
     }
 
