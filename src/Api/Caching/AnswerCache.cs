@@ -25,7 +25,7 @@ public sealed class AnswerCache(HybridCache cache, IOptions<CacheOptions> option
     /// <summary>
     /// The cached answer for this request, or <paramref name="run"/>'s (then cached). An answer expected to be larger
     /// than the whole cache (<paramref name="expectedBytes"/>, from the plan) is not cacheable: it is run directly, with
-    /// no <c>X-Cache</c> header, and its pooled bytes stay the caller's to give back.
+    /// no <c>X-Cache</c> header, and its bytes stay the caller's to let go of.
     /// </summary>
     public async ValueTask<EncodedAnswer> GetOrRunAsync(HttpContext http, ReadOnlyMemory<byte> body, string mediaType, long expectedBytes,
         Func<CancellationToken, ValueTask<EncodedAnswer>> run)
@@ -37,9 +37,9 @@ public sealed class AnswerCache(HybridCache cache, IOptions<CacheOptions> option
         var answer = await cache.GetOrCreateAsync(key, async cancel =>
         {
             ran = true;
-            // Identical requests waiting on this one may be handed the same object: it gets bytes of its own, not pooled ones.
-            using var pooled = await run(cancel);
-            return new EncodedAnswer(pooled.Body.ToArray(), pooled.MediaType);
+            // Identical requests waiting on this one may be handed the same object: it must not let go of its bytes.
+            var answer = await run(cancel);
+            return new EncodedAnswer(answer.Body, answer.MediaType);
         }, cancellationToken: http.RequestAborted);
         // Larger than expected (a list answer) and than the whole cache: not kept (the in-process level keeps what it is given).
         if (ran && answer.Body.Length > limit) await cache.RemoveAsync(key, http.RequestAborted);

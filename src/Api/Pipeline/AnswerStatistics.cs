@@ -11,7 +11,7 @@ public sealed class AnswerStatistics
     /// <summary>The most bytes of answers that were being written at once.</summary>
     public long WritingBytesPeak => Interlocked.Read(ref _peak);
 
-    /// <summary>Writes <paramref name="answer"/>, counting its bytes while it is written, then gives its bytes back.</summary>
+    /// <summary>Writes <paramref name="answer"/>, counting its bytes while it is written, then lets go of its bytes.</summary>
     public async Task WriteAsync(EncodedAnswer answer, HttpContext http)
     {
         var now = Interlocked.Add(ref _writing, answer.Body.Length);

@@ -50,44 +50,56 @@ public sealed class Answer(TensorRequest request, IOutputReduction reduction, IS
 
 /// <summary>
 /// An answer encoded to bytes: what is written, and what the cache keeps (the cache stores its own serialized copy, so
-/// that its size bound <c>Cache:SizeLimitBytes</c> holds). The bytes of a freshly encoded answer are rented from
-/// <see cref="ArrayPool{T}.Shared"/> and given back once written (<see cref="Dispose"/>): answers of hundreds of
-/// megabytes then reuse the same memory instead of leaving that much garbage per request for the GC.
+/// that its size bound <c>Cache:SizeLimitBytes</c> holds). An answer that owns its bytes lets go of them once written
+/// (<see cref="Dispose"/>) and, when they are large, asks for a background collection: answers of hundreds of
+/// megabytes otherwise pile up as garbage between the GC's own collections, several gigabytes in a burst.
 /// </summary>
-public sealed class EncodedAnswer(ReadOnlyMemory<byte> body, string mediaType, byte[]? rented = null) : IResult, IDisposable
+public sealed class EncodedAnswer(ReadOnlyMemory<byte> body, string mediaType, bool owned = false) : IResult, IDisposable
 {
-    private byte[]? _rented = rented;
+    /// <summary>Owned answers at least this large are collected as soon as written.</summary>
+    private const int CollectAtBytes = 32 << 20;
 
-    /// <summary>The bytes.</summary>
-    public ReadOnlyMemory<byte> Body { get; } = body;
+    private ReadOnlyMemory<byte> _body = body;
+
+    /// <summary>The bytes (empty once an owned answer is disposed).</summary>
+    public ReadOnlyMemory<byte> Body => _body;
 
     /// <summary>Its <c>Content-Type</c>.</summary>
     public string MediaType { get; } = mediaType;
 
+    /// <summary>Bytes handed to the server per write: each is copied into its output buffers and flushed before the next.</summary>
+    private const int WriteChunkBytes = 1 << 20;
+
     /// <inheritdoc />
-    public Task ExecuteAsync(HttpContext httpContext)
+    public async Task ExecuteAsync(HttpContext httpContext)
     {
         httpContext.Response.StatusCode = StatusCodes.Status200OK;
         httpContext.Response.ContentType = MediaType;
         httpContext.Response.ContentLength = Body.Length;
-        return httpContext.Response.Body.WriteAsync(Body, httpContext.RequestAborted).AsTask();
+        // One write of the whole answer would be copied whole into Kestrel's pooled buffers (a second copy of every answer
+        // in flight, and memory the pool keeps); chunks wait for the client between copies.
+        for (var offset = 0; offset < Body.Length; offset += WriteChunkBytes)
+            await httpContext.Response.Body.WriteAsync(Body.Slice(offset, Math.Min(WriteChunkBytes, Body.Length - offset)), httpContext.RequestAborted);
     }
 
-    /// <summary>Gives rented bytes back to the pool; the answer must not be read afterwards.</summary>
+    /// <summary>Lets go of owned bytes; answers shared through the cache are left as they are.</summary>
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _rented, null) is { } array) ArrayPool<byte>.Shared.Return(array);
+        if (!owned) return;
+        var length = _body.Length;
+        _body = ReadOnlyMemory<byte>.Empty;
+        if (length >= CollectAtBytes) GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: false);
     }
 }
 
-/// <summary>An <see cref="IBufferWriter{T}"/> over arrays rented from <see cref="ArrayPool{T}.Shared"/>, growing by doubling.</summary>
-internal sealed class PooledBufferWriter(int initialCapacity) : IBufferWriter<byte>
+/// <summary>An <see cref="IBufferWriter{T}"/> over one uninitialized array, sized from an estimate and doubled when short.</summary>
+internal sealed class AnswerBufferWriter(int initialCapacity) : IBufferWriter<byte>
 {
-    private byte[] _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(initialCapacity, 256));
+    private byte[] _buffer = GC.AllocateUninitializedArray<byte>(Math.Max(initialCapacity, 256));
     private int _written;
 
-    /// <summary>The answer written so far; the writer's array passes to it.</summary>
-    public EncodedAnswer ToAnswer(string mediaType) => new(_buffer.AsMemory(0, _written), mediaType, _buffer);
+    /// <summary>The answer written so far, owning the array.</summary>
+    public EncodedAnswer ToAnswer(string mediaType) => new(_buffer.AsMemory(0, _written), mediaType, owned: true);
 
     public void Advance(int count) => _written += count;
 
@@ -99,9 +111,8 @@ internal sealed class PooledBufferWriter(int initialCapacity) : IBufferWriter<by
     {
         var needed = (long)_written + Math.Max(sizeHint, 1);
         if (needed <= _buffer.Length) return _buffer;
-        var larger = ArrayPool<byte>.Shared.Rent((int)Math.Min(Math.Max(needed, 2L * _buffer.Length), Array.MaxLength));
+        var larger = GC.AllocateUninitializedArray<byte>((int)Math.Min(Math.Max(needed, 2L * _buffer.Length), Array.MaxLength));
         _buffer.AsSpan(0, _written).CopyTo(larger);
-        ArrayPool<byte>.Shared.Return(_buffer);
         return _buffer = larger;
     }
 }
@@ -132,7 +143,7 @@ public sealed class JsonAnswerEncoder(IOptions<JsonOptions> json) : IAnswerEncod
     public EncodedAnswer Encode<TResponse>(TResponse response, long elements)
     {
         // List answers grow the buffer as needed.
-        var buffer = new PooledBufferWriter((int)Math.Min(ExpectedBytes(elements) + 4096, Array.MaxLength));
+        var buffer = new AnswerBufferWriter((int)Math.Min(ExpectedBytes(elements) + 4096, Array.MaxLength));
         using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = json.Value.SerializerOptions.Encoder, SkipValidation = true }))
             JsonSerializer.Serialize(writer, response, json.Value.SerializerOptions);
         return buffer.ToAnswer("application/json; charset=utf-8");
