@@ -10,20 +10,15 @@ namespace ReconService.Engine.Hosting;
 /// fresh <c>mmap</c> and unmaps it on free, so each request pays a page fault per 4 KiB page of every large result
 /// and temporary; on the benchmark machine a fresh zeroed 48 MiB tensor cost ~180 ms, more than the matmul that fills it.
 /// Keeping freed memory in the heap makes those allocations reuse already-mapped pages. The price is that
-/// resident memory stays at its high-water mark instead of shrinking after a large request. That mark must be one for
-/// the whole process: glibc gives threads arenas of their own, and an arena that never trims keeps its own high-water
-/// mark, so requests running on ever other pool threads added one each (32 concurrent 1024-token logprobs requests,
-/// at most ~1.8 GiB of planned working memory at once, left the process 9 GiB above idle). One arena lets memory freed
-/// by one request's thread serve the next request on any thread.
+/// resident memory stays at its high-water mark instead of shrinking after a large request.
 /// </remarks>
 public static class NativeAllocator
 {
-    private const int MTrimThreshold = -1, MTopPad = -2, MMmapMax = -4, MArenaMax = -8;
+    private const int MTrimThreshold = -1, MTopPad = -2, MMmapMax = -4;
 
     /// <summary>
-    /// Serves large blocks from the heap, never trims it, and keeps one heap for all threads (<c>mallopt</c>:
-    /// <c>M_MMAP_MAX</c> 0, <c>M_TRIM_THRESHOLD</c> and <c>M_TOP_PAD</c> large, <c>M_ARENA_MAX</c> 1). Call once at startup,
-    /// before threads allocate and large tensors exist. Does nothing off glibc.
+    /// Serves large blocks from the heap and never trims it (<c>mallopt</c>: <c>M_MMAP_MAX</c> 0, <c>M_TRIM_THRESHOLD</c>
+    /// and <c>M_TOP_PAD</c> large). Call once at startup, before large tensors exist. Does nothing off glibc.
     /// </summary>
     /// <returns>Whether the settings were applied.</returns>
     public static bool RetainFreedMemory()
@@ -31,7 +26,7 @@ public static class NativeAllocator
         if (!OperatingSystem.IsLinux()) return false;
         try
         {
-            return Mallopt(MArenaMax, 1) == 1 && Mallopt(MMmapMax, 0) == 1 && Mallopt(MTrimThreshold, int.MaxValue) == 1 && Mallopt(MTopPad, 64 << 20) == 1;
+            return Mallopt(MMmapMax, 0) == 1 && Mallopt(MTrimThreshold, int.MaxValue) == 1 && Mallopt(MTopPad, 64 << 20) == 1;
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
