@@ -51,6 +51,13 @@ public sealed class CacheOptions
     /// </summary>
     [System.ComponentModel.DataAnnotations.Range(1L, long.MaxValue)]
     public long SizeLimitBytes { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>
+    /// Redis connection string (StackExchange.Redis syntax, e.g. <c>redis:6379</c>): the cache's shared second level, so a
+    /// request answered by one replica is a hit on another. Empty (the default): in-process only. Timeouts default to 1 s
+    /// (connect) and 2 s (operations); Redis down never fails a request (<c>Caching/SharedAnswerStore.cs</c>).
+    /// </summary>
+    public string? Redis { get; set; }
 }
 
 /// <summary><c>Cors</c>: origins allowed to call the service from a browser (e.g. a viewer page on localhost).</summary>
