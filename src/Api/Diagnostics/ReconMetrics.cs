@@ -19,9 +19,13 @@ namespace ReconService.Api.Diagnostics;
 /// <item><c>recon.cache.lookups</c> [<c>recon_cache_lookups_total</c>] by <c>operation</c> and <c>result</c> (<c>hit</c>,
 /// <c>miss</c>); <c>recon.cache.errors</c> [<c>recon_cache_errors_total</c>] by <c>operation</c> and <c>action</c>
 /// (<c>get</c>, <c>set</c>): failures of the shared cache store, after which the answer is computed anyway.</item>
-/// <item><c>recon.memory_budget.in_use</c> [<c>recon_memory_budget_in_use_bytes</c>]: working memory reserved by running
-/// requests; <c>recon.memory_budget.limit</c> [<c>recon_memory_budget_limit_bytes</c>]: the configured budget.</item>
+/// <item><c>recon.memory_budget.in_use</c> [<c>recon_memory_budget_in_use_bytes</c>]: planned working memory reserved by
+/// the requests running now; <c>recon.memory_budget.limit</c> [<c>recon_memory_budget_limit_bytes</c>]: the budget
+/// (<c>Limits:MaxEngineMemoryBytes</c>); both observed from the queue at each collection.</item>
 /// </list>
+/// Recorded by the request path: the queue (<see cref="EngineQueue"/>) records each wait, the pipeline the engine time
+/// (<c>Pipeline/EnginePipeline.cs</c>), the cache step the lookups (<c>Caching/AnswerCache.cs</c>) and the Redis store
+/// its failures (<c>Caching/SharedAnswerStore.cs</c>); the rest is observed.
 /// </summary>
 public sealed class ReconMetrics
 {
@@ -48,8 +52,6 @@ public sealed class ReconMetrics
     private readonly Histogram<double> _engineTime;
     private readonly Counter<long> _cacheLookups;
     private readonly Counter<long> _cacheErrors;
-    private readonly UpDownCounter<long> _budgetInUse;
-    private readonly Gauge<long> _budgetLimit;
 
     /// <summary>
     /// Creates the meter and its instruments. The queue and the engine are observed through <paramref name="services"/>
@@ -66,10 +68,7 @@ public sealed class ReconMetrics
         _cacheLookups = meter.CreateCounter<long>("recon.cache.lookups", "{lookup}",
             "Response cache lookups of cacheable requests, by operation and result (hit, miss)");
         _cacheErrors = meter.CreateCounter<long>("recon.cache.errors", "{error}",
-            "Shared cache store failures (the answer is then computed), by operation and action (get, set)");
-        _budgetInUse = meter.CreateUpDownCounter<long>("recon.memory_budget.in_use", "By",
-            "Working memory reserved by engine requests running now");
-        _budgetLimit = meter.CreateGauge<long>("recon.memory_budget.limit", "By", "The configured engine memory budget");
+            "Shared cache store (Redis) calls that failed, or were skipped while it was failing; the answer is then computed. By operation and action (get, set)");
 
         meter.CreateObservableUpDownCounter("recon.queue.queued", () => (long)(Queue(services)?.Queued ?? 0), "{request}",
             "Engine requests waiting for a slot");
@@ -77,6 +76,10 @@ public sealed class ReconMetrics
             "Engine requests holding a slot");
         meter.CreateObservableGauge("recon.engine.live_tensors", () => LiveTensors(services), "{tensor}",
             "Undisposed TorchSharp tensors in the process");
+        meter.CreateObservableUpDownCounter("recon.memory_budget.in_use", () => Queue(services)?.ReservedBytes ?? 0, "By",
+            "Planned working memory reserved by the engine requests running now");
+        meter.CreateObservableGauge("recon.memory_budget.limit", () => Queue(services)?.BudgetBytes ?? 0, "By",
+            "The engine memory budget (Limits:MaxEngineMemoryBytes)");
     }
 
     /// <summary>Records a wait in the engine queue that ended in <paramref name="outcome"/> (a <see cref="QueueOutcome"/> value).</summary>
@@ -96,15 +99,6 @@ public sealed class ReconMetrics
     public void RecordCacheError(string operation, string action) =>
         _cacheErrors.Add(1, new KeyValuePair<string, object?>("operation", operation),
             new KeyValuePair<string, object?>("action", action));
-
-    /// <summary>Adds <paramref name="bytes"/> of working memory reserved by a request admitted under the memory budget.</summary>
-    public void MemoryBudgetReserved(long bytes) => _budgetInUse.Add(bytes);
-
-    /// <summary>Gives back <paramref name="bytes"/> reserved with <see cref="MemoryBudgetReserved"/> (call once per reservation).</summary>
-    public void MemoryBudgetReleased(long bytes) => _budgetInUse.Add(-bytes);
-
-    /// <summary>Records the configured memory budget, in bytes (call at start-up).</summary>
-    public void RecordMemoryBudgetLimit(long bytes) => _budgetLimit.Record(bytes);
 
     private static QueueStatistics? Queue(IServiceProvider services) => services.GetService<EngineQueue>()?.Statistics();
 

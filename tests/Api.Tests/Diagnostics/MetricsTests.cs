@@ -112,27 +112,48 @@ public sealed class MetricsTests
     }
 
     [Fact]
-    public async Task CacheAndMemoryBudgetRecordingMethodsReachTheirInstruments()
+    public async Task AWaitThatTimesOutIsRecordedAsTimedOut()
     {
-        using var factory = new BlockingEngineFactory([]);
-        factory.Engine.Release.Set();
+        using var factory = new BlockingEngineFactory(new()
+        {
+            ["Cache:Enabled"] = "false", ["Queue:Concurrency"] = "1", ["Queue:Length"] = "1", ["Queue:TimeoutSeconds"] = "1",
+        });
         using var client = await factory.ReadyClientAsync();
         using var recorder = new Recorder(factory.Services);
-        var metrics = factory.Services.GetRequiredService<ReconMetrics>();
 
-        metrics.RecordCacheLookup("activations", hit: false);
-        metrics.RecordCacheLookup("activations", hit: true);
-        metrics.RecordCacheError("gradients", "get");
-        metrics.RecordMemoryBudgetLimit(1 << 30);
-        metrics.MemoryBudgetReserved(4096);
-        metrics.MemoryBudgetReleased(4096);
+        var running = client.PostJsonAsync("/v1/activations", Body());
+        Assert.True(factory.Engine.Entered.Wait(TimeSpan.FromSeconds(30)));
+        using (var late = await client.PostJsonAsync("/v1/activations", Body(4)))
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, late.StatusCode);
+        factory.Engine.Release.Set();
+        using (var first = await running) Assert.Equal(HttpStatusCode.OK, first.StatusCode);
 
+        Assert.Equal(["admitted", "timed_out"], recorder.Of("recon.queue.wait.duration").Select(m => m.Tags["outcome"]!).Order());
+    }
+
+    [Fact]
+    public async Task TheCacheStepAndTheMemoryBudgetAreRecordedFromRealRequests()
+    {
+        using var factory = new BlockingEngineFactory(new() { ["Limits:MaxEngineMemoryBytes"] = "1048576" });
+        using var client = await factory.ReadyClientAsync();
+        using var recorder = new Recorder(factory.Services);
+
+        var running = client.PostJsonAsync("/v1/activations", Body());
+        Assert.True(factory.Engine.Entered.Wait(TimeSpan.FromSeconds(30)));
+        recorder.Observe();
+        Assert.Equal(1024, recorder.Of("recon.memory_budget.in_use").Last().Value);   // BlockingEngine plans 1 KiB
+        Assert.Equal(1 << 20, recorder.Of("recon.memory_budget.limit").Last().Value);
+
+        factory.Engine.Release.Set();
+        using (var first = await running) Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        using (var again = await client.PostJsonAsync("/v1/activations", Body()))
+            Assert.Equal("hit", again.Headers.GetValues("X-Cache").Single());
+        recorder.Observe();
+        Assert.Equal(0, recorder.Of("recon.memory_budget.in_use").Last().Value);
         Assert.Equal([("activations", "miss"), ("activations", "hit")],
             recorder.Of("recon.cache.lookups").Select(m => (m.Tags["operation"], m.Tags["result"])));
-        var error = Assert.Single(recorder.Of("recon.cache.errors"));
-        Assert.Equal(("gradients", "get"), (error.Tags["operation"], error.Tags["action"]));
-        Assert.Equal([4096.0, -4096.0], recorder.Of("recon.memory_budget.in_use").Select(m => m.Value));
-        Assert.Equal(1 << 30, Assert.Single(recorder.Of("recon.memory_budget.limit")).Value);
+        Assert.Empty(recorder.Of("recon.cache.errors"));   // no Redis configured: nothing to fail
+        Assert.Single(recorder.Of("recon.engine.duration"));  // the hit never reached the engine
     }
 
     [Fact]
@@ -149,12 +170,12 @@ public sealed class MetricsTests
     [Fact]
     public async Task PrometheusEndpointExportsTheServiceRuntimeAndAspNetCoreMetrics()
     {
-        using var factory = new BlockingEngineFactory(new() { ["Cache:Enabled"] = "false" });
+        using var factory = new BlockingEngineFactory([]);
         factory.Engine.Release.Set();
         using var client = await factory.ReadyClientAsync();
-        using (var response = await client.PostJsonAsync("/v1/activations", Body()))
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        factory.Services.GetRequiredService<ReconMetrics>().RecordCacheLookup("activations", hit: true);
+        for (var i = 0; i < 2; i++)   // a miss, then a hit
+            using (var response = await client.PostJsonAsync("/v1/activations", Body()))
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
 
         using var scrape = await client.GetAsync("/metrics");
         Assert.Equal(HttpStatusCode.OK, scrape.StatusCode);
@@ -171,6 +192,8 @@ public sealed class MetricsTests
         Assert.True(Has(lines, "http_server_request_duration_seconds_count", "http_route=\"/v1/activations\""));
         Assert.Contains(lines, l => l.StartsWith("recon_engine_live_tensors", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("recon_queue_queued", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("recon_memory_budget_in_use_bytes", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("recon_memory_budget_limit_bytes", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("dotnet_gc_", StringComparison.Ordinal));
 
         // The JSON summary stays beside it.
