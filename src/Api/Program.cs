@@ -18,6 +18,7 @@ builder.Services.AddReconPipeline();
 builder.Services.AddReconHealth();
 builder.Services.AddReconSwagger();
 builder.Services.AddReconTelemetry();
+builder.Services.AddReconDrain();
 
 var app = builder.Build();
 app.UseReconRequestLogging();

@@ -14,16 +14,18 @@ namespace ReconService.Api.Pipeline;
 /// <summary>
 /// The request path of every engine endpoint, in one fixed order:
 /// ready → bind (strict) → plan → limits → cache → queue (memory budget) → dispose scope → run → reduce → encode → release.
+/// A request counts as in flight for the drain (<see cref="DrainState"/>) from before "ready" until its answer is written.
 /// Every refusal on the way is an exception answered by <see cref="Errors.ProblemExceptionHandler"/>.
 /// </summary>
 public sealed class EnginePipeline(EngineHost host, RequestBinder binder, IOutputReduction reduction, RequestLimits limits,
-    AnswerEncoders encoders, AnswerCache cache, EngineQueue queue, AnswerStatistics answers, IDiagnosticContext log, ReconMetrics metrics)
+    AnswerEncoders encoders, AnswerCache cache, EngineQueue queue, AnswerStatistics answers, IDiagnosticContext log, ReconMetrics metrics, DrainState drain)
 {
     /// <summary>Serves one request to <paramref name="endpoint"/>.</summary>
     public async Task RunAsync<TRequest, TResult, TResponse>(HttpContext http, EngineEndpoint<TRequest, TResult, TResponse> endpoint)
         where TRequest : TensorRequest where TResult : IEngineResult
     {
-        var engine = host.Engine;                                                          // ready: 503 while the model loads
+        using var inFlight = drain.Enter();                                               // ready: 503 while draining
+        var engine = host.Engine;                                                          //   or while the model loads
         using var body = await RequestBody.ReadAsync(http.Request);                       // bind: the body's bytes (413),
         var request = binder.Bind<TRequest>(http.Request, body.Memory);                   //   strictly (400 naming the field; 415)
         var operation = await endpoint.Operation(request, http);                          //   its tensors checked against their data (400)
