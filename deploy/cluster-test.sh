@@ -11,7 +11,7 @@
 # answers a new engine request 503 with Retry-After, then exits 0; and with Redis stopped answers still come and the
 # failures are counted (recon_cache_errors_total). Prints the figures (requests, p50/p99, failures, cache hits) and one
 # PASS/FAIL line per check; exits 1 if any check failed. Everything listens on 127.0.0.1 only and stops at the end.
-# Settings: RECON_CLUSTER_PORT (nginx; the replicas use the next two ports, Redis the third; default 5290),
+# Settings: RECON_CLUSTER_PORT (nginx; the replicas use the next two ports, Redis the third; default 5390, clear of the 5191–5195 and 5291–5295 other runs use),
 # RECON_CLUSTER_SECONDS (load duration, default 45), RECON_CLUSTER_CLIENTS (default 8), RECON_DRAIN_TIMEOUT_S (20).
 set -euo pipefail
 
@@ -19,7 +19,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo="$PWD"
 out="$repo/artifacts/cluster"
 PYTHON="${RECON_PYTHON:-/usr/bin/python3}"
-base_port="${RECON_CLUSTER_PORT:-5290}"
+base_port="${RECON_CLUSTER_PORT:-5390}"
 nginx_port=$base_port
 ports=($((base_port + 1)) $((base_port + 2)))
 redis_port=$((base_port + 3))
@@ -29,7 +29,7 @@ drain_timeout="${RECON_DRAIN_TIMEOUT_S:-20}"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 declare -A pid=()      # replica index -> pid
-nginx_pid="" redis_pid="" load_pid=""
+nginx_pid="" redis_pid="" load_pid="" nginx_temp=""
 checks=()              # "PASS|FAIL name: detail"
 
 log() { printf '\n==> [%s] %s\n' "$(date +%T)" "$*"; }
@@ -48,6 +48,7 @@ cleanup() {
   for i in "${!pid[@]}"; do stop_pid "${pid[$i]}" KILL; done
   stop_pid "$nginx_pid" QUIT
   stop_pid "$redis_pid"
+  [[ -n "$nginx_temp" ]] && rm -rf "$nginx_temp"
 }
 # (stderr: bash's notices about the replicas it kills here are noise)
 trap 'cleanup 2> /dev/null' EXIT
@@ -102,6 +103,10 @@ for i in 0 1; do start_replica "$i"; done
 for i in 0 1; do wait_ready "$i"; done
 
 log "nginx on 127.0.0.1:$nginx_port"
+# nginx's workers (an unprivileged user when started as root) write large bodies and answers to temp files: under /tmp,
+# which they can reach wherever the clone is (a checkout under /root is not traversable by them).
+nginx_temp=$(mktemp -d /tmp/reconservice-nginx.XXXXXX)
+chmod 0777 "$nginx_temp"
 cat > "$out/nginx/nginx.conf" <<EOF
 worker_processes 1;
 pid $out/nginx/nginx.pid;
@@ -109,11 +114,11 @@ error_log $out/nginx/error.log warn;
 events { worker_connections 512; }
 http {
     access_log $out/nginx/access.log;
-    client_body_temp_path $out/nginx/body;
-    proxy_temp_path $out/nginx/proxy;
-    fastcgi_temp_path $out/nginx/fastcgi;
-    uwsgi_temp_path $out/nginx/uwsgi;
-    scgi_temp_path $out/nginx/scgi;
+    client_body_temp_path $nginx_temp/body;
+    proxy_temp_path $nginx_temp/proxy;
+    fastcgi_temp_path $nginx_temp/fastcgi;
+    uwsgi_temp_path $nginx_temp/uwsgi;
+    scgi_temp_path $nginx_temp/scgi;
     upstream reconservice {
         server 127.0.0.1:${ports[0]} max_fails=0;
         server 127.0.0.1:${ports[1]} max_fails=0;
@@ -127,7 +132,6 @@ http {
     }
 }
 EOF
-chmod 0777 "$out/nginx"   # nginx's workers (user nobody when started as root) write their temp files here
 nginx -t -q -e "$out/nginx/error.log" -c "$out/nginx/nginx.conf" -g 'daemon off;'
 nginx -e "$out/nginx/error.log" -c "$out/nginx/nginx.conf" -g 'daemon off;' &
 nginx_pid=$!

@@ -29,8 +29,8 @@ events {}
 http {
     client_body_temp_path $work/body; proxy_temp_path $work/proxy; fastcgi_temp_path $work/fastcgi;
     uwsgi_temp_path $work/uwsgi; scgi_temp_path $work/scgi; access_log off;
-    upstream reconservice { server 127.0.0.1:5291 max_fails=0; server 127.0.0.1:5292 max_fails=0; keepalive 16; }
-    server { listen 127.0.0.1:5290; add_header X-Upstream \$upstream_addr always; include $repo/deploy/nginx/reconservice-proxy.conf; }
+    upstream reconservice { server 127.0.0.1:5391 max_fails=0; server 127.0.0.1:5392 max_fails=0; keepalive 16; }
+    server { listen 127.0.0.1:5390; add_header X-Upstream \$upstream_addr always; include $repo/deploy/nginx/reconservice-proxy.conf; }
 }
 EOF
   nginx_test "cluster-test configuration" "$work/cluster.conf"
@@ -38,7 +38,7 @@ EOF
   # only inside compose, so an older local nginx tests a copy without `resolve`, pointed at 127.0.0.1.
   version=$(nginx -v 2>&1 | sed -n 's|.*nginx/\([0-9.]*\).*|\1|p')
   sed -e "s|/etc/nginx/reconservice-proxy.conf|$repo/deploy/nginx/reconservice-proxy.conf|" \
-      -e "s|^\(\s*\)listen 8080;|\1listen 127.0.0.1:5290;|" -e "s|reconservice:8080|127.0.0.1:8080|" \
+      -e "s|^\(\s*\)listen 8080;|\1listen 127.0.0.1:5390;|" -e "s|reconservice:8080|127.0.0.1:8080|" \
       -e "s|/dev/stdout|$work/access.log|" -e "s|/dev/stderr|$work/error.log|" deploy/nginx/compose.conf > "$work/compose.conf"
   if [[ "$(printf '%s\n' "$version" 1.27.3 | sort -V | head -n 1)" != "1.27.3" ]]; then
     sed -i -e 's/ resolve / /' "$work/compose.conf"
