@@ -170,13 +170,28 @@ public sealed partial class SharedAnswerStore : IBufferDistributedCache, IDispos
         _metrics.RecordCacheError(AnswerCache.OperationOf(key), action);
         Volatile.Write(ref _skipUntil, _clock.GetTimestamp() + (long)(RetryInterval.TotalSeconds * _clock.TimestampFrequency));
         if (Interlocked.Exchange(ref _failing, 1) == 0)
-            LogFailing(_logger, action, error.GetType().Name, error.Message, (int)RetryInterval.TotalSeconds, error);
+        {
+            LogFailing(_logger, action, error.GetType().Name, Short(error.Message), (int)RetryInterval.TotalSeconds);
+            LogFailure(_logger, error);
+        }
         return fallback;
+    }
+
+    /// <summary>The first clause of a client error (StackExchange.Redis appends its whole connection state).</summary>
+    private static string Short(string message)
+    {
+        var end = message.IndexOf(": ", StringComparison.Ordinal) is > 0 and var colon && message.IndexOf(';') is > 0 and var semicolon
+            ? Math.Min(colon, semicolon) : message.IndexOf(';');
+        var first = end > 0 ? message[..end] : message;
+        return first.Length > 200 ? first[..200] + "..." : first;
     }
 
     [LoggerMessage(EventId = 20, Level = LogLevel.Warning,
         Message = "Redis cache unavailable ({Action} failed: {ErrorType}: {ErrorMessage}); answers are computed without it, retried every {RetrySeconds} s")]
-    private static partial void LogFailing(ILogger logger, string action, string errorType, string errorMessage, int retrySeconds, Exception error);
+    private static partial void LogFailing(ILogger logger, string action, string errorType, string errorMessage, int retrySeconds);
+
+    [LoggerMessage(EventId = 22, Level = LogLevel.Debug, Message = "Redis cache failure in full")]
+    private static partial void LogFailure(ILogger logger, Exception error);
 
     [LoggerMessage(EventId = 21, Level = LogLevel.Information, Message = "Redis cache reachable again")]
     private static partial void LogRecovered(ILogger logger);
