@@ -113,6 +113,8 @@ def shared_cache(url_a, url_b):
     width = d_model(url_a)
     body = mlp_request(width, random.SystemRandom().randrange(1 << 30), tokens=16)
     a = call(url_a + "/v1/activations", body)
+    # A's answer reaches Redis in a background write just after it is sent: give it a moment before asking B.
+    time.sleep(0.2)
     b = call(url_b + "/v1/activations", body)
     ok = a[0] == 200 and b[0] == 200 and a[2] == b[2] and b[1].get("X-Cache") == "hit"
     report("shared-cache", ok, f"replica A {a[0]} X-Cache {a[1].get('X-Cache', '(none)')}; then replica B {b[0]} "
