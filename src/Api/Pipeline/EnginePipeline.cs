@@ -53,9 +53,17 @@ public sealed class EnginePipeline(EngineHost host, RequestBinder binder, IOutpu
         await answers.WriteAsync(answer, http);                                           //   then the answer's bytes once written
     }
 
-    /// <summary>The endpoint's name (<c>activations</c>, <c>gradients</c>, …): the <c>operation</c> tag of the service's metrics.</summary>
-    public static string OperationName(HttpContext http) =>
-        http.GetEndpoint()?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName ?? "unknown";
+    /// <summary>
+    /// The endpoint's name (<c>activations</c>, <c>gradients</c>, …), else its route pattern: the <c>operation</c> tag of
+    /// the service's metrics and part of the cache key, so it must tell endpoints apart (names are unique, and so are patterns).
+    /// </summary>
+    public static string OperationName(HttpContext http) => http.GetEndpoint() switch
+    {
+        { } e when e.Metadata.GetMetadata<IEndpointNameMetadata>() is { } name => name.EndpointName,
+        RouteEndpoint route => route.RoutePattern.RawText ?? route.DisplayName ?? "unknown",
+        { DisplayName: { } display } => display,
+        _ => "unknown",
+    };
 
     /// <summary>The request-completed event's fields: tokens (the first input's, or a forward pass's), layer, node type, autoencoder.</summary>
     private void Describe<TRequest, TResult>(TRequest request, EnginePlan<TResult> plan, HttpContext http) where TResult : IEngineResult
