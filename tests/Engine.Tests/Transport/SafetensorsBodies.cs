@@ -1,0 +1,63 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace ReconService.Engine.Tests.Transport;
+
+/// <summary>Safetensors bodies built by hand, well-formed or not, for reader tests.</summary>
+internal static class SafetensorsBodies
+{
+    /// <summary>8-byte length (or <paramref name="declaredHeaderLength"/>), the header text, then <paramref name="data"/>.</summary>
+    public static byte[] Raw(string header, byte[] data, ulong? declaredHeaderLength = null)
+    {
+        var json = Encoding.UTF8.GetBytes(header);
+        var body = new byte[8 + json.Length + data.Length];
+        BinaryPrimitives.WriteUInt64LittleEndian(body, declaredHeaderLength ?? (ulong)json.Length);
+        json.CopyTo(body, 8);
+        data.CopyTo(body, 8 + json.Length);
+        return body;
+    }
+
+    /// <summary>A request: one F32 tensor per entry (names and shapes), values 0, 1, 2, ... across all, and the request JSON.</summary>
+    public static byte[] Request(string requestJson, params (string Name, long[] Shape)[] tensors)
+    {
+        var entries = new List<string>();
+        var data = new List<byte>();
+        var value = 0f;
+        foreach (var (name, shape) in tensors)
+        {
+            var count = shape.Aggregate(1L, (a, b) => a * b);
+            var begin = data.Count;
+            for (var i = 0; i < count; i++)
+            {
+                var bytes = new byte[4];
+                BinaryPrimitives.WriteSingleLittleEndian(bytes, value++);
+                data.AddRange(bytes);
+            }
+            entries.Add($"\"{name}\":{{\"dtype\":\"F32\",\"shape\":[{string.Join(",", shape)}],\"data_offsets\":[{begin},{data.Count}]}}");
+        }
+        var metadata = $"\"__metadata__\":{{\"request\":{System.Text.Json.JsonSerializer.Serialize(requestJson)}}}";
+        return Raw("{" + string.Join(",", [metadata, .. entries]) + "}", data.ToArray());
+    }
+
+    /// <summary>A stream that hands out at most <paramref name="chunk"/> bytes per read and does not know its length.</summary>
+    public sealed class Trickle(byte[] bytes, int chunk = 7) : Stream
+    {
+        private int _at;
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            var n = Math.Min(Math.Min(count, chunk), bytes.Length - _at);
+            Array.Copy(bytes, _at, buffer, offset, n);
+            _at += n;
+            return n;
+        }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}
