@@ -66,6 +66,17 @@ def test_a_safetensors_answer_decodes_to_the_json_structure_with_arrays_in_place
     np.testing.assert_array_equal(decoded["captured"]["resid.post_attn"]["0"], a)
 
 
+# A top-k answer as the service's C# writer lays it out (pinned in tests/Engine.Tests/Transport/SafetensorsAnswerTests.cs).
+FROM_THE_SERVICE = ("KAEAAAAAAAB7Il9fbWV0YWRhdGFfXyI6eyJqc29uIjoie1wiYWN0aXZhdGlvbnNcIjp7XCJ0ZW5zb3JcIjpcImFjdGl2YXRpb25zXCJ9LFwiYWN0aXZhdGlvbnNJbmRpY2VzXCI6e1widGVuc29yXCI6XCJhY3RpdmF0aW9uc0luZGljZXNcIn0sXCJ0b2tlbnNcIjpbNDY0LDMxMzldfSJ9LCJhY3RpdmF0aW9uc0luZGljZXMiOnsiZHR5cGUiOiJJMzIiLCJzaGFwZSI6WzIsMV0sImRhdGFfb2Zmc2V0cyI6WzAsOF19LCJhY3RpdmF0aW9ucyI6eyJkdHlwZSI6IkYxNiIsInNoYXBlIjpbMiwxXSwiZGF0YV9vZmZzZXRzIjpbOCwxMl19fSAgIAcAAAAAAAAAAD4AxA==")
+
+
+def test_an_answer_written_by_the_service_decodes():
+    decoded = decode_answer("application/x-safetensors", base64.b64decode(FROM_THE_SERVICE))
+    assert decoded["tokens"] == [464, 3139]
+    assert decoded["activations"].dtype == np.float16 and decoded["activations"].tolist() == [[1.5], [-4.0]]
+    assert decoded["activationsIndices"].dtype == np.int32 and decoded["activationsIndices"].tolist() == [[7], [0]]
+
+
 def test_json_payloads_decode_float16_and_int32_as_well_as_float32():
     assert decode_tensor({"dtype": "int32", "shape": [2], "data": base64.b64encode(np.array([7, -1], "<i4").tobytes()).decode()}).tolist() == [7, -1]
     assert decode_tensor({"dtype": "int32", "shape": [2], "data": [7, -1]}).dtype == np.int32

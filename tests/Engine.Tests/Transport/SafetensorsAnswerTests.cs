@@ -123,6 +123,23 @@ public sealed class SafetensorsAnswerTests
         Assert.Equal(4f, BinaryPrimitives.ReadSingleLittleEndian(read["residual"].AsSpan(4)));
     }
 
+    /// <summary>The bytes <c>clients/python/tests/test_transport.py</c> decodes (a top-k answer with float16 values), pinned here.</summary>
+    [Fact]
+    public async Task ATopKAnswerHasTheBytesThePythonClientTestDecodes()
+    {
+        var answer = new Dictionary<string, object>
+        {
+            ["activations"] = new TensorBytes(TensorDtype.Float16, [2, 1], new byte[] { 0x00, 0x3e, 0x00, 0xc4 }), // 1.5, -4
+            ["activationsIndices"] = TensorBytes.Int32([2, 1], new[] { 7, 0 }),
+            ["tokens"] = new[] { 464, 3139 },
+        };
+        var bytes = await Written(SafetensorsAnswer.Encode<TensorBytes>(answer, Web, t => t));
+        Assert.Equal(TopKAnswerFromTheService, Convert.ToBase64String(bytes));
+    }
+
+    internal const string TopKAnswerFromTheService =
+        "KAEAAAAAAAB7Il9fbWV0YWRhdGFfXyI6eyJqc29uIjoie1wiYWN0aXZhdGlvbnNcIjp7XCJ0ZW5zb3JcIjpcImFjdGl2YXRpb25zXCJ9LFwiYWN0aXZhdGlvbnNJbmRpY2VzXCI6e1widGVuc29yXCI6XCJhY3RpdmF0aW9uc0luZGljZXNcIn0sXCJ0b2tlbnNcIjpbNDY0LDMxMzldfSJ9LCJhY3RpdmF0aW9uc0luZGljZXMiOnsiZHR5cGUiOiJJMzIiLCJzaGFwZSI6WzIsMV0sImRhdGFfb2Zmc2V0cyI6WzAsOF19LCJhY3RpdmF0aW9ucyI6eyJkdHlwZSI6IkYxNiIsInNoYXBlIjpbMiwxXSwiZGF0YV9vZmZzZXRzIjpbOCwxMl19fSAgIAcAAAAAAAAAAD4AxA==";
+
     [Fact]
     public void DuplicateOrReservedNamesAndWrongSizesAreProgrammingErrors()
     {

@@ -61,6 +61,23 @@ public sealed class SafetensorsRequestReaderTests
         Assert.Contains("\"dtype\":\"bfloat16\"", Encoding.UTF8.GetString(request.Json.Span));
     }
 
+    /// <summary>What the Python client's <c>reconclient.safetensors.pack</c> wrote (F32 residual, F16 writeVector).</summary>
+    private const string FromPythonClient =
+        "0AAAAAAAAAB7Il9fbWV0YWRhdGFfXyI6eyJyZXF1ZXN0Ijoie1wibGF5ZXJJbmRleFwiOjAsXCJub2RlVHlwZVwiOlwibWxwX25ldXJvblwifSJ9LCJyZXNpZHVhbCI6eyJkdHlwZSI6IkYzMiIsInNoYXBlIjpbMiwyXSwiZGF0YV9vZmZzZXRzIjpbMCwxNl19LCJ3cml0ZVZlY3RvciI6eyJkdHlwZSI6IkYxNiIsInNoYXBlIjpbMl0sImRhdGFfb2Zmc2V0cyI6WzE2LDIwXX19ICAgAADAPwAAAMAAAEBAAACAQAA4ADw=";
+
+    [Fact]
+    public async Task ABodyWrittenByThePythonClientIsRead()
+    {
+        var (request, destinations) = await Read(Convert.FromBase64String(FromPythonClient), knownLength: true);
+        Assert.Equal([1.5f, -2, 3, 4], Floats(destinations.Buffers["residual"]));
+        var half = destinations.Buffers["writeVector"];
+        Assert.Equal([0.5f, 1f], [(float)BinaryPrimitives.ReadHalfLittleEndian(half), (float)BinaryPrimitives.ReadHalfLittleEndian(half.AsSpan(2))]);
+        Assert.Equal(TensorDtype.Float16, request.Tensors[1].Dtype);
+        using var json = JsonDocument.Parse(request.Json);
+        Assert.Equal("mlp_neuron", json.RootElement.GetProperty("nodeType").GetString());
+        Assert.Equal("float16", json.RootElement.GetProperty("writeVector").GetProperty("dtype").GetString());
+    }
+
     [Fact]
     public async Task ARequestWithoutTensorsIsItsJsonAlone()
     {

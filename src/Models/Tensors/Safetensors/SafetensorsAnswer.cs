@@ -24,6 +24,7 @@ namespace ReconService.Models.Tensors.Safetensors;
 public static class SafetensorsAnswer
 {
     private const string Marker = "\u0001tensor#";
+    private static readonly JsonSerializerOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     private static readonly ConditionalWeakTable<JsonSerializerOptions, Dictionary<Type, JsonSerializerOptions>> Derived = new();
 
     /// <summary>Lays out <paramref name="answer"/> as a safetensors file.</summary>
@@ -49,7 +50,7 @@ public static class SafetensorsAnswer
         }
         var tensors = new List<KeyValuePair<string, TensorBytes>>(collected.Count);
         Name(json, [], collected, describe, tensors);
-        var metadata = new Dictionary<string, string> { [SafetensorsMediaType.AnswerJsonKey] = json?.ToJsonString() ?? "null" };
+        var metadata = new Dictionary<string, string> { [SafetensorsMediaType.AnswerJsonKey] = json?.ToJsonString(Relaxed) ?? "null" };
         return SafetensorsFile.Create(tensors, metadata);
     }
 

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 
 namespace ReconService.Models.Tensors.Safetensors;
@@ -46,7 +47,8 @@ public sealed class SafetensorsFile
 
         var json = new System.Buffers.ArrayBufferWriter<byte>(256 + 96 * ordered.Length);
         long offset = 0;
-        using (var writer = new Utf8JsonWriter(json))
+        // The header is read by programs, never embedded in a page: escape only what JSON requires (\" rather than \u0022).
+        using (var writer = new Utf8JsonWriter(json, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             writer.WriteStartObject();
             if (metadata is { Count: > 0 })
