@@ -46,6 +46,16 @@ public static class TensorDtypes
         _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null),
     };
 
+    /// <summary>The dtype of a JSON spelling (<c>float32</c>, <c>float16</c>, <c>bfloat16</c>, <c>int32</c>), or null for another.</summary>
+    public static TensorDtype? FromWireName(string name) => name switch
+    {
+        "float32" => TensorDtype.Float32,
+        "float16" => TensorDtype.Float16,
+        "bfloat16" => TensorDtype.BFloat16,
+        "int32" => TensorDtype.Int32,
+        _ => null,
+    };
+
     /// <summary>The dtype of a safetensors spelling, or null for one this service does not use (<c>F64</c>, <c>I64</c>, ...).</summary>
     public static TensorDtype? FromSafetensorsName(string name) => name switch
     {

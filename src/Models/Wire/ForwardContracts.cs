@@ -28,8 +28,12 @@ public sealed record TokenPrediction(int Token, string TokenString, float Logpro
 /// <summary>One captured activation.</summary>
 /// <param name="Location">Location name, e.g. <c>resid.post_attn</c>.</param>
 /// <param name="Layer">Layer, or null for locations outside the layers (<c>resid.post_emb</c>, <c>logits</c>).</param>
-/// <param name="Tensor">The activation.</param>
-public sealed record CapturedTensor(string Location, int? Layer, TensorPayload Tensor);
+/// <param name="Tensor">The activation. A safetensors answer stores it as <c>captured/&lt;location&gt;/&lt;layer or none&gt;</c> (and its top-k positions as that name followed by <c>Indices</c>).</param>
+public sealed record CapturedTensor(string Location, int? Layer, TensorPayload Tensor)
+{
+    /// <summary>With <c>output.topK</c>: int32 positions of the kept values on the unreduced last axis; absent otherwise.</summary>
+    public TensorPayload? TensorIndices => Tensor.Indices;
+}
 
 /// <summary>Result of a forward pass.</summary>
 /// <param name="Tokens">Token ids.</param>

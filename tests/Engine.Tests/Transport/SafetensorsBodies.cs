@@ -38,26 +38,4 @@ internal static class SafetensorsBodies
         var metadata = $"\"__metadata__\":{{\"request\":{System.Text.Json.JsonSerializer.Serialize(requestJson)}}}";
         return Raw("{" + string.Join(",", [metadata, .. entries]) + "}", data.ToArray());
     }
-
-    /// <summary>A stream that hands out at most <paramref name="chunk"/> bytes per read and does not know its length.</summary>
-    public sealed class Trickle(byte[] bytes, int chunk = 7) : Stream
-    {
-        private int _at;
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count)
-        {
-            var n = Math.Min(Math.Min(count, chunk), bytes.Length - _at);
-            Array.Copy(bytes, _at, buffer, offset, n);
-            _at += n;
-            return n;
-        }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
 }

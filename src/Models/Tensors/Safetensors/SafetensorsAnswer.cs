@@ -18,8 +18,9 @@ namespace ReconService.Models.Tensors.Safetensors;
 /// element's index (<c>items/0/tensor</c>); so an answer whose tensors sit in arrays should key them by name instead
 /// where the contract names them (forward's <c>captured/&lt;location&gt;/&lt;layer or none&gt;</c>).</para>
 /// <para>This is the pipeline's <b>encode</b> step for safetensors answers: build the answer record as for JSON, then
-/// <c>await SafetensorsAnswer.Encode(answer, options, describe).WriteToAsync(response.Body)</c>, with
-/// <c>Content-Length</c> set to <see cref="SafetensorsFile.Length"/>.</para>
+/// <c>await SafetensorsAnswer.Encode(answer, options, describe, nameOf).WriteToAsync(response.Body)</c>, with
+/// <c>Content-Length</c> set to <see cref="SafetensorsFile.Length"/>. A tensor that knows its own name (the engine's
+/// output name) is stored under it, so that tensors in lists get the contract's names.</para>
 /// </remarks>
 public static class SafetensorsAnswer
 {
@@ -32,8 +33,12 @@ public static class SafetensorsAnswer
     /// <param name="answer">The answer record, exactly what the JSON answer would serialize.</param>
     /// <param name="options">The JSON options of the JSON answers.</param>
     /// <param name="describe">The bytes, dtype and shape of one tensor, from its own memory (no copy).</param>
+    /// <param name="nameOf">A tensor's own name when it has one (forward's <c>captured/&lt;location&gt;/&lt;layer&gt;</c>, which sit in a
+    /// list in the JSON answer); null to name it by its path.</param>
     /// <exception cref="InvalidOperationException">A key on a tensor's path contains <c>/</c>.</exception>
-    public static SafetensorsFile Encode<TTensor>(object answer, JsonSerializerOptions options, Func<TTensor, TensorBytes> describe)
+    /// <exception cref="ArgumentException">Two tensors of the same name.</exception>
+    public static SafetensorsFile Encode<TTensor>(object answer, JsonSerializerOptions options, Func<TTensor, TensorBytes> describe,
+        Func<TTensor, string?>? nameOf = null)
         where TTensor : class
     {
         var collected = new List<TTensor>();
@@ -49,19 +54,20 @@ public static class SafetensorsAnswer
             PlaceholderConverter<TTensor>.Collected = previous;
         }
         var tensors = new List<KeyValuePair<string, TensorBytes>>(collected.Count);
-        Name(json, [], collected, describe, tensors);
+        Name(json, [], collected, describe, nameOf, tensors);
         var metadata = new Dictionary<string, string> { [SafetensorsMediaType.AnswerJsonKey] = json?.ToJsonString(Relaxed) ?? "null" };
         return SafetensorsFile.Create(tensors, metadata);
     }
 
     private static void Name<TTensor>(JsonNode? node, List<string> path, List<TTensor> collected, Func<TTensor, TensorBytes> describe,
-        List<KeyValuePair<string, TensorBytes>> tensors)
+        Func<TTensor, string?>? nameOf, List<KeyValuePair<string, TensorBytes>> tensors)
     {
         switch (node)
         {
             case JsonObject obj when obj.Count == 1 && obj["tensor"] is JsonValue v && v.TryGetValue<string>(out var s) && s.StartsWith(Marker, StringComparison.Ordinal):
-                var name = string.Join('/', path);
-                tensors.Add(new(name, describe(collected[int.Parse(s.AsSpan(Marker.Length))])));
+                var tensor = collected[int.Parse(s.AsSpan(Marker.Length), provider: System.Globalization.CultureInfo.InvariantCulture)];
+                var name = nameOf?.Invoke(tensor) ?? string.Join('/', path);
+                tensors.Add(new(name, describe(tensor)));
                 obj["tensor"] = name;
                 break;
             case JsonObject obj:
@@ -69,7 +75,7 @@ public static class SafetensorsAnswer
                 {
                     if (key.Contains('/')) throw new InvalidOperationException($"answer key '{key}' contains '/', which tensor names use as the separator");
                     path.Add(key);
-                    Name(child, path, collected, describe, tensors);
+                    Name(child, path, collected, describe, nameOf, tensors);
                     path.RemoveAt(path.Count - 1);
                 }
                 break;
@@ -77,7 +83,7 @@ public static class SafetensorsAnswer
                 for (var i = 0; i < array.Count; i++)
                 {
                     path.Add(i.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                    Name(array[i], path, collected, describe, tensors);
+                    Name(array[i], path, collected, describe, nameOf, tensors);
                     path.RemoveAt(path.Count - 1);
                 }
                 break;

@@ -80,12 +80,17 @@ public sealed class SafetensorsFile
         return new SafetensorsFile(header, ordered.Select(t => t.Value.Data).ToArray(), header.Length + offset);
     }
 
-    /// <summary>Writes the file: the header, then each tensor's memory as it is.</summary>
-    public async Task WriteToAsync(Stream destination, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Writes the file: the header, then each tensor's memory as it is, at most <paramref name="chunkBytes"/> per write
+    /// (a server copies each write into its own buffers before sending: whole tensors would be a second copy).
+    /// </summary>
+    public async Task WriteToAsync(Stream destination, CancellationToken cancellationToken = default, int chunkBytes = 1 << 20)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(chunkBytes, 1);
         await destination.WriteAsync(_header, cancellationToken);
         foreach (var data in _data)
-            if (!data.IsEmpty) await destination.WriteAsync(data, cancellationToken);
+            for (var at = 0; at < data.Length; at += chunkBytes)
+                await destination.WriteAsync(data.Slice(at, Math.Min(chunkBytes, data.Length - at)), cancellationToken);
     }
 
     /// <summary>Copies the file into <paramref name="destination"/>, which must hold <see cref="Length"/> bytes.</summary>

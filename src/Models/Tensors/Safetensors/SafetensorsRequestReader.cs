@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -6,16 +5,13 @@ using System.Text.Json.Nodes;
 namespace ReconService.Models.Tensors.Safetensors;
 
 /// <summary>
-/// A safetensors request (<c>Content-Type: application/x-safetensors</c>), read: its tensors are already in the memory
-/// the caller gave for them; <see cref="Json"/> is the request as JSON, with a placeholder in each tensor's place.
+/// A safetensors request (<c>Content-Type: application/x-safetensors</c>), read: its tensors as payloads over the body's
+/// own bytes, and <see cref="Json"/>, the request as JSON with <c>{"tensor": "&lt;name&gt;"}</c> in each tensor field.
+/// Bind <see cref="Json"/> inside <see cref="TensorPlaceholders.Begin"/> over <see cref="Tensors"/>.
 /// </summary>
-/// <param name="Tensors">The tensors, in data order.</param>
-/// <param name="Json">
-/// UTF-8 JSON of the request: the fields of <c>__metadata__["request"]</c>, plus one member per tensor, named after it,
-/// holding <c>{"tensor": "&lt;name&gt;", "dtype": "float32", "shape": [...]}</c>. A binder for the tensor input type
-/// reads the placeholder and looks the tensor up by name among those the caller allocated.
-/// </param>
-public sealed record SafetensorsRequest(IReadOnlyList<SafetensorsEntry> Tensors, ReadOnlyMemory<byte> Json);
+/// <param name="Tensors">The tensors by name (their field names), each a payload viewing the body (valid while the body is).</param>
+/// <param name="Json">UTF-8 JSON of the request: the fields of <c>__metadata__["request"]</c> plus one placeholder per tensor.</param>
+public sealed record SafetensorsRequest(IReadOnlyDictionary<string, TensorPayload> Tensors, byte[] Json);
 
 /// <summary>
 /// Reads a safetensors request body: the request's tensors under their field names (<c>residual</c>,
@@ -23,98 +19,61 @@ public sealed record SafetensorsRequest(IReadOnlyList<SafetensorsEntry> Tensors,
 /// <c>__metadata__["request"]</c> (<c>../shared/docs/api.md</c>, "Binary tensors").
 /// </summary>
 /// <remarks>
-/// <para>This is the pipeline's <b>bind</b> step for safetensors bodies. The whole header is checked before any tensor
-/// memory is asked for; then each tensor's bytes go from the body straight into the memory that
-/// <c>destination</c> returns for it (the Engine's tensor adapter allocates the tensor and returns its storage).</para>
+/// <para>This is the pipeline's <b>bind</b> step for safetensors bodies. The whole header is checked before anything
+/// else; the tensors are not copied here: each payload views its bytes in the body, and they are copied once, into
+/// the tensor, when the engine reads the input.</para>
 /// <para>Errors are <see cref="SafetensorsException"/> (400) naming the field: <c>body</c> (too short, header length past
-/// the end, bytes after the data, a body shorter than the offsets say), <c>&lt;name&gt;.data_offsets</c> (out of range,
+/// the end, a header that is not a JSON object, bytes after the data), <c>&lt;name&gt;.data_offsets</c> (out of range,
 /// overlapping, gaps, a size that does not match the shape), <c>&lt;name&gt;.dtype</c> (not F32, F16 or BF16),
-/// <c>&lt;name&gt;</c> (not a tensor field of this request, or also given in the JSON), <c>__metadata__.request</c>
-/// (missing, or not a JSON object). Tensor fields the request requires but the file lacks are left to the binder, which
-/// reports them as for JSON. Other <c>__metadata__</c> keys are ignored.</para>
+/// <c>&lt;name&gt;</c> (also given in the JSON), <c>__metadata__.request</c> (missing, or not a JSON object),
+/// <c>__metadata__.&lt;key&gt;</c> (any other entry). A tensor the request does not have is refused by the strict
+/// binding of <see cref="SafetensorsRequest.Json"/> as an unknown field, as in JSON.</para>
 /// </remarks>
 public static class SafetensorsRequestReader
 {
     /// <summary>Largest header accepted by default (16 MiB); the body size limit bounds the rest.</summary>
     public const int DefaultMaxHeaderBytes = 16 << 20;
 
-    /// <summary>Reads a request from <paramref name="body"/>.</summary>
-    /// <param name="body">The request body, positioned at its start.</param>
-    /// <param name="contentLength">The body's length when known (<c>Content-Length</c>): offsets are then checked before any data is read.</param>
-    /// <param name="tensorFields">Names of the request's tensor fields (e.g. <c>residual</c>, <c>writeVector</c>).</param>
-    /// <param name="destination">Memory of exactly <see cref="SafetensorsEntry.ByteLength"/> bytes to read each tensor into, asked in data order.</param>
+    /// <summary>Reads a request from its whole body.</summary>
+    /// <param name="body">The request body.</param>
     /// <param name="maxHeaderBytes">Largest header accepted.</param>
-    /// <param name="cancellationToken">Cancels the reads.</param>
     /// <exception cref="SafetensorsException">The body is not a valid request (400).</exception>
-    public static async Task<SafetensorsRequest> ReadAsync(Stream body, long? contentLength, IReadOnlyCollection<string> tensorFields,
-        Func<SafetensorsEntry, Memory<byte>> destination, int maxHeaderBytes = DefaultMaxHeaderBytes, CancellationToken cancellationToken = default)
+    public static SafetensorsRequest Read(ReadOnlyMemory<byte> body, int maxHeaderBytes = DefaultMaxHeaderBytes)
     {
-        var prefix = new byte[8];
-        var got = await body.ReadAtLeastAsync(prefix, 8, throwOnEndOfStream: false, cancellationToken);
-        if (got < 8) throw new SafetensorsException("body", $"expected at least 8 bytes (the header length), got {got}");
-        var headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
-        if (contentLength is { } total && headerLength > (ulong)(total - 8))
-            throw new SafetensorsException("body", $"header length {headerLength} runs past the end of the body ({total - 8} bytes after the length)");
+        if (body.Length < 8) throw new SafetensorsException("body", $"expected at least 8 bytes (the header length), got {body.Length}");
+        var headerLength = BinaryPrimitives.ReadUInt64LittleEndian(body.Span);
+        if (headerLength > (ulong)(body.Length - 8))
+            throw new SafetensorsException("body", $"header length {headerLength} runs past the end of the body ({body.Length - 8} bytes after the length)");
         if (headerLength > (ulong)maxHeaderBytes)
             throw new SafetensorsException("body", $"header length {headerLength} is over the limit of {maxHeaderBytes} bytes");
-
-        var headerBytes = ArrayPool<byte>.Shared.Rent((int)headerLength);
-        SafetensorsHeader header;
-        try
+        var header = SafetensorsHeader.Parse(body.Span.Slice(8, (int)headerLength));
+        var dataStart = 8 + (int)headerLength;
+        var dataLength = body.Length - dataStart;
+        if (header.DataLength > dataLength)
         {
-            var read = await body.ReadAtLeastAsync(headerBytes.AsMemory(0, (int)headerLength), (int)headerLength, throwOnEndOfStream: false, cancellationToken);
-            if (read < (int)headerLength)
-                throw new SafetensorsException("body", $"header length {headerLength} runs past the end of the body ({read} bytes after the length)");
-            header = SafetensorsHeader.Parse(headerBytes.AsSpan(0, (int)headerLength));
+            var last = header.Entries.First(e => e.End > dataLength);
+            throw new SafetensorsException($"{last.Name}.data_offsets", $"[{last.Begin}, {last.End}] is out of range: the body holds {dataLength} bytes of data");
         }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(headerBytes);
-        }
+        if (header.DataLength < dataLength)
+            throw new SafetensorsException("body", $"{dataLength - header.DataLength} bytes follow the last tensor's data");
 
-        if (contentLength is { } length)
-        {
-            var dataLength = length - 8 - (long)headerLength;
-            if (header.DataLength > dataLength)
-            {
-                var last = header.Entries[^1];
-                throw new SafetensorsException($"{last.Name}.data_offsets",
-                    $"[{last.Begin}, {last.End}] is out of range: the body holds {dataLength} bytes of data");
-            }
-            if (header.DataLength < dataLength)
-                throw new SafetensorsException("body", $"{dataLength - header.DataLength} bytes follow the last tensor's data");
-        }
-        var json = RequestJson(header, tensorFields);
-
+        var tensors = new Dictionary<string, TensorPayload>(StringComparer.Ordinal);
         foreach (var entry in header.Entries)
         {
-            var memory = destination(entry);
-            if (memory.Length != entry.ByteLength)
-                throw new InvalidOperationException($"destination for {entry.Name} holds {memory.Length} bytes, expected {entry.ByteLength}");
-            var read = await body.ReadAtLeastAsync(memory, memory.Length, throwOnEndOfStream: false, cancellationToken);
-            if (read < memory.Length)
-                throw new SafetensorsException($"{entry.Name}.data_offsets",
-                    $"[{entry.Begin}, {entry.End}] is out of range: the body ends at byte {entry.Begin + read} of the data");
+            if (entry.Dtype is not ({ } dtype and (TensorDtype.Float32 or TensorDtype.Float16 or TensorDtype.BFloat16)))
+                throw new SafetensorsException($"{entry.Name}.dtype", $"unsupported dtype {entry.DtypeName}: expected F32, F16 or BF16");
+            tensors[entry.Name] = TensorPayload.FromBytes(dtype, entry.Shape, body.Slice(dataStart + (int)entry.Begin, (int)entry.ByteLength), name: entry.Name);
         }
-        var probe = new byte[1];
-        if (await body.ReadAsync(probe, cancellationToken) > 0)
-            throw new SafetensorsException("body", "bytes follow the last tensor's data");
-        return new SafetensorsRequest(header.Entries, json);
+        return new SafetensorsRequest(tensors, RequestJson(header));
     }
 
-    /// <summary>Checks the tensors against the request's tensor fields and merges placeholders into the request's JSON.</summary>
-    private static byte[] RequestJson(SafetensorsHeader header, IReadOnlyCollection<string> tensorFields)
+    /// <summary>The request's JSON: <c>__metadata__["request"]</c> with a placeholder in each tensor's field.</summary>
+    private static byte[] RequestJson(SafetensorsHeader header)
     {
-        foreach (var entry in header.Entries)
-        {
-            if (!tensorFields.Contains(entry.Name))
-                throw new SafetensorsException(entry.Name,
-                    tensorFields.Count == 0
-                        ? "this request has no tensor fields"
-                        : $"not a tensor field of this request (expected {string.Join(", ", tensorFields)})");
-            if (entry.Dtype is not (TensorDtype.Float32 or TensorDtype.Float16 or TensorDtype.BFloat16))
-                throw new SafetensorsException($"{entry.Name}.dtype", $"unsupported dtype {entry.DtypeName}: expected F32, F16 or BF16");
-        }
+        foreach (var key in header.Metadata.Keys)
+            if (key != SafetensorsMediaType.RequestJsonKey)
+                throw new SafetensorsException($"__metadata__.{Truncate(key)}",
+                    $"unknown entry; a request's __metadata__ holds only \"{SafetensorsMediaType.RequestJsonKey}\" (the other fields as JSON text)");
         const string field = "__metadata__." + SafetensorsMediaType.RequestJsonKey;
         if (!header.Metadata.TryGetValue(SafetensorsMediaType.RequestJsonKey, out var text))
             throw new SafetensorsException(field, "is missing: expected the request's other fields as JSON text (\"{}\" when there are none)");
@@ -132,13 +91,10 @@ public static class SafetensorsRequestReader
         {
             if (request.Any(member => string.Equals(member.Key, entry.Name, StringComparison.OrdinalIgnoreCase)))
                 throw new SafetensorsException(entry.Name, $"given both as a tensor and in {field}");
-            request[entry.Name] = new JsonObject
-            {
-                ["tensor"] = entry.Name,
-                ["dtype"] = entry.Dtype!.Value.WireName(),
-                ["shape"] = new JsonArray(entry.Shape.Select(d => (JsonNode)d).ToArray()),
-            };
+            request[entry.Name] = new JsonObject { ["tensor"] = entry.Name };
         }
         return JsonSerializer.SerializeToUtf8Bytes(request);
     }
+
+    private static string Truncate(string s) => s.Length <= 40 ? s : s[..40] + "…";
 }
