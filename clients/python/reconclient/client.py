@@ -6,12 +6,19 @@ tensors under their field names, the other fields as JSON text in ``__metadata__
 ``transport="json"`` sends and reads JSON with base64 tensors. ``transport="auto"`` (the default) starts with
 safetensors and switches to JSON for good only when the service answers 415 (it does not take safetensors); the choice
 made is ``client.transport``. A pinned transport never switches: an answer in another media type raises
-:class:`TransportError`."""
+:class:`TransportError`.
+
+Retries: every call of this client is idempotent (the service computes, it stores nothing), so a call is sent again
+once after a connection error, and up to ``retries`` times after a 503 or 429 answer, each time after the answer's
+``Retry-After`` seconds (1 when absent). A ``Retry-After`` longer than ``max_retry_wait`` is not waited for: the
+answer is raised at once."""
 
 from __future__ import annotations
 
 import base64
+import email.utils
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -28,14 +35,30 @@ TRANSPORTS = ("auto", "safetensors", "json")
 
 
 class ReconError(Exception):
-    """A problem-details answer (4xx/5xx) from the service."""
+    """A problem-details answer (4xx/5xx) from the service; ``retry_after`` is its ``Retry-After`` in seconds, if any."""
 
-    def __init__(self, status: int, detail: str, field_name: str | None, body: Any):
+    def __init__(self, status: int, detail: str, field_name: str | None, body: Any, retry_after: float | None = None):
         super().__init__(f"{status}: {detail}")
         self.status = status
         self.detail = detail
         self.field = field_name
         self.body = body
+        self.retry_after = retry_after
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` header in seconds: a number of seconds, or an HTTP date (seconds from now); None when absent or unreadable."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 class TransportError(Exception):
@@ -101,25 +124,38 @@ def _field(answer: dict, name: str) -> "np.ndarray | TopK":
 @dataclass
 class ForwardResult:
     """Result of /v1/forward. ``captured[location][layer]`` is an array (layer None for resid.post_emb and logits),
-    or a :class:`TopK` when ``output`` asked for one."""
+    or a :class:`TopK` when ``output`` asked for one. ``token_bytes`` holds each token's exact bytes when the service
+    sends them (``tokenBytes``): unlike ``token_strings``, they keep the parts of a character split across tokens."""
 
     tokens: list[int]
     token_strings: list[str]
     top_predictions: list[list[dict]]
     captured: dict[str, dict[int | None, Any]] = field(default_factory=dict)
     raw: dict = field(default_factory=dict, repr=False)
+    token_bytes: list[bytes] | None = None
+
+
+def _token_bytes(answer: Mapping[str, Any]) -> list[bytes] | None:
+    """``tokenBytes`` (base64 per token) as bytes, or None when the service does not send them."""
+    values = answer.get("tokenBytes")
+    return None if values is None else [base64.b64decode(v) for v in values]
 
 
 class ReconClient:
     """Client for a ReconService instance, e.g. ``ReconClient("http://127.0.0.1:5000", api_key="...")``.
 
     ``transport``: ``"auto"`` (default; safetensors, or JSON once the service answers 415), ``"safetensors"`` or
-    ``"json"`` (pinned). ``api_key`` is sent as ``X-API-Key``."""
+    ``"json"`` (pinned). ``api_key`` is sent as ``X-API-Key``. ``retries``: how many times a call answered 503 or 429
+    is sent again (after ``Retry-After``, at most ``max_retry_wait`` seconds); a connection error is retried once."""
 
     def __init__(self, base_url: str = "http://127.0.0.1:5000", timeout: float = 120.0, session: requests.Session | None = None,
-                 *, transport: str = "auto", api_key: str | None = None):
+                 *, transport: str = "auto", api_key: str | None = None, retries: int = 2, max_retry_wait: float = 30.0):
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}, got {transport!r}")
+        if retries < 0 or max_retry_wait < 0:
+            raise ValueError("retries and max_retry_wait must not be negative")
+        self.retries = retries
+        self.max_retry_wait = max_retry_wait
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.session = session or requests.Session()
@@ -136,11 +172,34 @@ class ReconClient:
             problem = response.json()
         except ValueError:
             problem = {"detail": response.text}
-        raise ReconError(response.status_code, problem.get("detail") or problem.get("title") or "", problem.get("field"), problem)
+        raise ReconError(response.status_code, problem.get("detail") or problem.get("title") or "", problem.get("field"), problem,
+                         retry_after_seconds(response.headers.get("Retry-After")))
+
+    def _send(self, method: str, path: str, **kwargs) -> requests.Response:
+        """One call, sent again once after a connection error and after 503/429 answers as ``retries`` and ``Retry-After`` allow."""
+        connection_retried = False
+        busy = 0
+        while True:
+            try:
+                response = self.session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
+            except requests.ConnectionError:
+                if connection_retried:
+                    raise
+                connection_retried = True
+                continue
+            if response.status_code in (429, 503) and busy < self.retries:
+                wait = retry_after_seconds(response.headers.get("Retry-After"))
+                wait = 1.0 if wait is None else wait
+                if wait <= self.max_retry_wait:
+                    busy += 1
+                    response.close()
+                    time.sleep(wait)
+                    continue
+            return response
 
     def _request(self, method: str, path: str, body: dict | None = None) -> Any:
         """A plain JSON call (endpoints without tensors)."""
-        response = self.session.request(method, self.base_url + path, json=body, timeout=self.timeout)
+        response = self._send(method, path, json=body)
         if response.status_code >= 400:
             self._raise_problem(response)
         return response.json()
@@ -153,7 +212,7 @@ class ReconClient:
             arrays = {k: _input_array(v) for k, v in tensors.items()}
             body = safetensors.pack(arrays, {"request": json.dumps(fields, separators=(",", ":"))})
             headers = {"Content-Type": safetensors.MEDIA_TYPE, "Accept": safetensors.MEDIA_TYPE}
-            response = self.session.post(self.base_url + path, data=body, headers=headers, timeout=self.timeout)
+            response = self._send("POST", path, data=body, headers=headers)
             if response.status_code == 415 and self.transport == "auto":
                 self.transport = "json"
                 self.negotiation = f"POST {path} answered 415 to application/x-safetensors: using JSON"
@@ -163,8 +222,8 @@ class ReconClient:
                 return answer
         body = dict(fields)
         body.update({k: encode_tensor(v) for k, v in tensors.items()})
-        response = self.session.post(self.base_url + path, data=json.dumps(body, separators=(",", ":")),
-                                     headers={"Content-Type": JSON_MEDIA_TYPE, "Accept": JSON_MEDIA_TYPE}, timeout=self.timeout)
+        response = self._send("POST", path, data=json.dumps(body, separators=(",", ":")),
+                              headers={"Content-Type": JSON_MEDIA_TYPE, "Accept": JSON_MEDIA_TYPE})
         return self._answer(response, JSON_MEDIA_TYPE)
 
     def _answer(self, response: requests.Response, expected: str) -> Any:
@@ -206,14 +265,21 @@ class ReconClient:
         """GET /v1/model: config (dModel, nLayers, ...), device, dtype, autoencoders."""
         return self._request("GET", "/v1/model")
 
-    def tokenize(self, text: str) -> tuple[list[int], list[str]]:
-        """POST /v1/tokenize: GPT-2 token ids and the text of each token."""
-        r = self._request("POST", "/v1/tokenize", {"text": text})
-        return r["tokens"], r["tokenStrings"]
+    def tokenize(self, text: str, *, with_bytes: bool = False, allow_special: bool | None = None,
+                 prepend_bos: bool | None = None) -> tuple:
+        """POST /v1/tokenize: GPT-2 token ids and the text of each token; with ``with_bytes`` also each token's bytes
+        (``tokenBytes``; None from a service that does not send them). ``allow_special`` and ``prepend_bos`` are sent
+        only when given."""
+        body: dict[str, Any] = {"text": text}
+        _flags(body, allow_special, prepend_bos)
+        r = self._request("POST", "/v1/tokenize", body)
+        return (r["tokens"], r["tokenStrings"], _token_bytes(r)) if with_bytes else (r["tokens"], r["tokenStrings"])
 
     def forward(self, prompt: str | None = None, tokens: Sequence[int] | None = None, capture: Iterable[str] = (),
-                layers: Iterable[int] | None = None, top_k: int = 5, output: Output | Mapping | None = None) -> ForwardResult:
-        """POST /v1/forward: run the model on a prompt (or token ids), capturing locations such as resid.post_attn."""
+                layers: Iterable[int] | None = None, top_k: int = 5, output: Output | Mapping | None = None, *,
+                allow_special: bool | None = None, prepend_bos: bool | None = None) -> ForwardResult:
+        """POST /v1/forward: run the model on a prompt (or token ids), capturing locations such as resid.post_attn.
+        ``allow_special`` and ``prepend_bos`` are sent only when given."""
         body: dict[str, Any] = {"capture": list(capture), "topK": int(top_k)}
         if prompt is not None:
             body["prompt"] = prompt
@@ -221,6 +287,7 @@ class ReconClient:
             body["tokens"] = [int(t) for t in tokens]
         if layers is not None:
             body["layers"] = [int(layer) for layer in layers]
+        _flags(body, allow_special, prepend_bos)
         r = self.call("/v1/forward", _with_output(body, output))
         captured: dict[str, dict[int | None, Any]] = {}
         items = r["captured"]
@@ -234,7 +301,7 @@ class ReconClient:
         else:  # [{location, layer, tensor}]
             for c in items:
                 captured.setdefault(c["location"], {})[c.get("layer")] = _field(c, "tensor")
-        return ForwardResult(r["tokens"], r["tokenStrings"], r["topPredictions"], captured, r)
+        return ForwardResult(r["tokens"], r["tokenStrings"], r["topPredictions"], captured, r, _token_bytes(r))
 
     # -- reconstitution ----------------------------------------------------------------------------
     def activations(self, residual, layer_index: int, node_type: str, pre_or_post_act: str = "post", *,
@@ -309,6 +376,13 @@ class ReconClient:
     def top_logprobs(self, residual, k: int = 5, positions: Sequence[int] | None = (-1,), detach_layer_norm_scale: bool = True) -> TopK:
         """The k most likely next tokens at ``positions`` (default: the last), without downloading the vocabulary."""
         return self.logprobs(residual, detach_layer_norm_scale, output=Output.top(k, "value", positions))
+
+
+def _flags(body: dict, allow_special: bool | None, prepend_bos: bool | None) -> None:
+    if allow_special is not None:
+        body["allowSpecial"] = bool(allow_special)
+    if prepend_bos is not None:
+        body["prependBos"] = bool(prepend_bos)
 
 
 def _with_output(body: dict, output) -> dict:

@@ -69,3 +69,12 @@ def test_a_top_k_longer_than_the_row_is_a_422_naming_it(client, run, info, reduc
         client.activations(run.captured["resid.post_attn"][0], 0, "mlp_neuron", output=Output.top(info["config"]["dFf"] + 1))
     assert error.value.status == 422
     assert error.value.field == "output.topK"
+
+
+def test_a_forward_capture_of_logits_comes_as_its_top_k(client, reduces):
+    run = client.forward(tokens=[464, 3139, 286], capture=["logits"], output=Output.top(5))
+    top = run.captured["logits"][None]
+    assert isinstance(top, TopK) and top.values.shape == top.indices.shape == (3, 5)
+    full = client.forward(tokens=[464, 3139, 286], capture=["logits"]).captured["logits"][None]
+    np.testing.assert_array_equal(top.indices, np.argsort(-full, axis=-1, kind="stable")[:, :5])
+    np.testing.assert_allclose(top.values, np.take_along_axis(full, top.indices.astype(np.int64), axis=-1), rtol=1e-6)
