@@ -21,6 +21,7 @@ internal static class BenchMain
         //   [--probe-phases [tokens] [--batch B] [--count N] [--http-only] [--attention]] [--probe-threads]
         //   [--probe-load [intra-op threads, 0 = per request] [--clients 1,2,4] [--seconds S]]
         //   [--transport [--smoke] [--python /usr/bin/python3]]
+        //   [--probe-budget [--clients 32] [--tokens 1024] [--budget BYTES] [--concurrency 32] [--safetensors]]
         Workload.Quick = args.Contains("--quick");
         if (!args.Contains("--default-malloc")) Console.WriteLine($"Retain freed memory: {NativeAllocator.RetainFreedMemory()}");
         var threadsAt = Array.IndexOf(args, "--threads");
@@ -84,7 +85,7 @@ internal static class BenchMain
         {
             string? Arg(string name) => Array.IndexOf(args, name) is var at and >= 0 && at + 1 < args.Length ? args[at + 1] : null;
             BudgetProbe.Run(int.Parse(Arg("--clients") ?? "32"), int.Parse(Arg("--tokens") ?? "1024"),
-                long.Parse(Arg("--budget") ?? "0"), int.Parse(Arg("--concurrency") ?? "32"));
+                long.Parse(Arg("--budget") ?? "0"), int.Parse(Arg("--concurrency") ?? "32"), args.Contains("--safetensors"));
             return;
         }
         if (args.Contains("--probe-threads"))

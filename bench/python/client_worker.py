@@ -28,7 +28,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
     args = parser.parse_args()
-    clients = {t: ReconClient(args.url, transport=t, timeout=600) for t in ("json", "safetensors")}
+    clients = {t: ReconClient(args.url, transport=t, timeout=600, retries=0) for t in ("json", "safetensors")}
     last = {}
     for t, c in clients.items():
         c.session.hooks["response"].append(lambda r, *a, t=t, **k: last.__setitem__(t, (r.headers.get("Content-Type", ""), r.content)))

@@ -142,7 +142,10 @@ def main() -> int:
     parser.add_argument("--layer", type=int, default=5)
     parser.add_argument("--threads", type=int, default=int(os.environ.get("PEER_THREADS", "2")), help="TDB's torch threads")
     parser.add_argument("--top-k", type=int, default=32)
+    parser.add_argument("--smoke", action="store_true", help="64 tokens, 1 round: checks the machinery, figures meaningless")
     args = parser.parse_args()
+    if args.smoke:
+        args.tokens, args.rounds = "64", 1
     if not args.tdb_root:
         parser.error("--tdb-root (or TDB_ROOT) is required")
 
@@ -154,7 +157,7 @@ def main() -> int:
 
     clients, bodies, unavailable = {}, {}, {}
     for transport in args.transports.split(","):
-        client = ReconClient(args.url, transport=transport, timeout=600)
+        client = ReconClient(args.url, transport=transport, timeout=600, retries=0)  # a refusal shows, never a retried time
         try:
             client.resid_delta_mlp(np.zeros((1, d_model), np.float32), 0)
             clients[transport] = client
