@@ -58,7 +58,8 @@ public static class ForwardEndpoints
                 foreach (var (layer, tensor) in byLayer.OrderBy(kv => kv.Key))
                     captured.Add(new CapturedTensor(location, layer < 0 ? null : layer, TensorCodec.Encode(tensor, request.OutputEncoding)));
             }
-            return new ForwardResponse(tokens, tokenizer.TokenStrings(tokens), TopPredictions(result.Logits, request.TopK, tokenizer), captured.ToArray());
+            return new ForwardResponse(tokens, tokenizer.TokenStrings(tokens), tokenizer.TokenBytesBase64(tokens),
+                TopPredictions(result.Logits, request.TopK, tokenizer), captured.ToArray(), request.AllowSpecial, request.PrependBos);
         });
 
     private static int[] Tokens(ForwardRequest request, IReconstitutionEngine engine, GptTokenizer tokenizer, LimitsOptions limits)
@@ -71,12 +72,14 @@ public static class ForwardEndpoints
         {
             if (prompt.Length > limits.MaxPromptChars)
                 throw new RequestFieldException("prompt", $"expected at most {limits.MaxPromptChars} characters, got {prompt.Length}", StatusCodes.Status422UnprocessableEntity);
-            tokens = tokenizer.Encode(prompt);
+            tokens = tokenizer.Encode(prompt, request.AllowSpecial, request.PrependBos);
             field = "prompt";
         }
         else
         {
-            tokens = request.Tokens!;
+            if (request.AllowSpecial)
+                throw new RequestFieldException("allowSpecial", "applies to prompt text only; tokens are ids already");
+            tokens = request.PrependBos ? [GptTokenizer.EndOfText, .. request.Tokens!] : request.Tokens!;
             field = "tokens";
         }
         var config = engine.Config;
@@ -118,7 +121,7 @@ public static class ForwardEndpoints
         var ix = indices.data<long>().ToArray();
         var positions = (int)values.shape[0];
         var width = (int)values.shape[1];
-        var strings = tokenizer.TokenStrings(ix.Select(i => (int)i));
+        var strings = ix.Select(i => tokenizer.TokenString((int)i)).ToArray();
         var result = new TokenPrediction[positions][];
         for (var p = 0; p < positions; p++)
         {

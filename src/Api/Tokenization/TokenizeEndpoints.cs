@@ -17,7 +17,8 @@ public static class TokenizeEndpoints
         var group = app.MapGroup("/v1").WithTags("Tokens").WithStandardProblems();
         group.MapPost("/tokenize", Tokenize).WithName("tokenize").WithExample(ExampleKind.Tokenize)
             .WithSummary("GPT-2 tokens of a text")
-            .WithDescription("Token ids and the text of each token, with GPT-2's byte-level BPE.");
+            .WithDescription("Token ids, the text of each token (they join to the text) and each token's bytes (base64), with GPT-2's " +
+                             "byte-level BPE. <|endoftext|> in the text is ordinary text unless allowSpecial; prependBos puts 50256 first.");
         return group;
     }
 
@@ -26,7 +27,8 @@ public static class TokenizeEndpoints
     {
         if (request.Text.Length > limits.Value.MaxPromptChars)
             return EngineCall.Problem(StatusCodes.Status422UnprocessableEntity, "text", $"expected at most {limits.Value.MaxPromptChars} characters, got {request.Text.Length}");
-        var tokens = tokenizer.Encode(request.Text);
-        return TypedResults.Ok(new TokenizeResponse(tokens, tokenizer.TokenStrings(tokens)));
+        var tokens = tokenizer.Encode(request.Text, request.AllowSpecial, request.PrependBos);
+        return TypedResults.Ok(new TokenizeResponse(tokens, tokenizer.TokenStrings(tokens), tokenizer.TokenBytesBase64(tokens),
+            request.AllowSpecial, request.PrependBos));
     }
 }
