@@ -190,7 +190,7 @@ public sealed partial class ReconstitutionEngine : IReconstitutionEngine, IDispo
     {
         var first = set.Layers.Values.First();
         return new AutoencoderInfo(set.Name, set.InputType, set.NodeType, [.. set.Layers.Keys.Order()],
-            first.NLatents, first.NInputs, first.Activation, first.K);
+            first.NLatents, first.NInputs, first.Activation, first.K) { Details = AutoencoderDetails.Of(set) };
     }
 
     private Tensor Forward(Tensor residual, int? layerIndex, Func<Tensor, Tensor> compute)

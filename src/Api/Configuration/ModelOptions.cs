@@ -25,8 +25,17 @@ public sealed class AutoencoderEntryOptions
     /// <summary>Folder of per-layer autoencoders (OpenAI/TDB <c>&lt;layer&gt;.pt</c> files or SAELens sub-folders).</summary>
     public string? Path { get; set; }
 
-    /// <summary><c>mlp.post_act</c>, <c>resid.delta_mlp</c> or <c>resid.delta_attn</c> (release spellings with underscores too); needed when the layout doesn't say.</summary>
+    /// <summary>
+    /// <c>mlp.post_act</c>, <c>resid.delta_mlp</c>, <c>resid.delta_attn</c> (release spellings with underscores too), <c>resid.pre</c>,
+    /// <c>resid.post_attn</c>, <c>resid.post_mlp</c> or <c>ln_2.normalized</c>; needed when the layout doesn't say.
+    /// </summary>
     public string? InputType { get; set; }
+
+    /// <summary>
+    /// Overrides SAELens's <c>model_from_pretrained_kwargs.center_writing_weights</c>: true when the autoencoders were trained on a
+    /// TransformerLens model with centred writing weights but their <c>cfg.json</c> does not say so (e.g. gpt2-small-res-jb).
+    /// </summary>
+    public bool? CenterWritingWeights { get; set; }
 }
 
 /// <summary><c>Autoencoders</c>: autoencoder families by name.</summary>
