@@ -11,12 +11,13 @@ public static class ModelEndpoints
     /// <summary>Maps <c>GET /v1/model</c>.</summary>
     public static RouteGroupBuilder MapModelInfo(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/v1").WithTags("Model").RequireEngine().WithStandardProblems();
+        var group = app.MapGroup("/v1").WithTags("Model");
         group.MapGet("/model", Get).WithName("model")
             .WithSummary("Model sizes, device and loaded autoencoders")
             .WithDescription("dModel, nLayers, nHeads, dHead, dFf, nCtx, nVocab and the MLP activation function; the device and dtype; and each " +
                              "autoencoder family with its input type, node type, layers, nLatents, activation, k or threshold range, architecture, " +
-                             "format, the residual its latent requests send, its input (and for transcoders output) hook, and its preprocessing.");
+                             "format, the residual its latent requests send, its input (and for transcoders output) hook, and its preprocessing.")
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         return group;
     }
 
