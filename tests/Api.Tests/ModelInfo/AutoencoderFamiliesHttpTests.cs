@@ -35,16 +35,18 @@ public sealed class AutoencoderFamiliesHttpTests : IDisposable
         return target;
     }
 
-    [Fact]
-    public async Task ModelInfoDescribesResidualAutoencodersAndTranscodersAndRequestsReachThem()
+    /// <summary>The golden model with a residual-stream family <c>res</c> (<c>hook_resid_pre</c>) and a transcoder (<paramref name="transcoderName"/>).</summary>
+    private ServiceFactory Service(string transcoderName = "tc")
     {
+        Skip.IfNot(Directory.Exists(Path.Combine(RepoPaths.GoldenDir, "sae", "resid_delta_mlp", "saelens")),
+            $"the golden set is not at {RepoPaths.GoldenDir} (../shared/golden beside the repository, or RECON_GOLDEN_DIR)");
         var residual = Family("res", (cfg, layer) =>
         {
             cfg["hook_name"] = $"blocks.{layer}.hook_resid_pre";
             cfg["normalize_activations"] = "layer_norm";
             cfg["model_from_pretrained_kwargs"] = new JsonObject { ["center_writing_weights"] = true };
         });
-        var transcoder = Family("tc", (cfg, layer) =>
+        var transcoder = Family(transcoderName, (cfg, layer) =>
         {
             cfg["architecture"] = "transcoder";
             cfg["hook_name"] = $"blocks.{layer}.ln2.hook_normalized";
@@ -52,12 +54,18 @@ public sealed class AutoencoderFamiliesHttpTests : IDisposable
             cfg["d_out"] = cfg["d_in"]!.GetValue<int>();
             cfg["apply_b_dec_to_input"] = false;
         });
-        using var factory = new ServiceFactory(new Dictionary<string, string?>
+        return new ServiceFactory(new Dictionary<string, string?>
         {
             ["Model:Path"] = Path.Combine(RepoPaths.GoldenDir, "model"),
             ["Autoencoders:res:Path"] = residual,
-            ["Autoencoders:tc:Path"] = transcoder,
+            [$"Autoencoders:{transcoderName}:Path"] = transcoder,
         });
+    }
+
+    [SkippableFact]
+    public async Task ModelInfoDescribesResidualAutoencodersAndTranscodersAndRequestsReachThem()
+    {
+        using var factory = Service();
         var client = await factory.ReadyClientAsync();
 
         var info = await (await client.GetAsync("/v1/model")).OkJsonAsync();
@@ -95,5 +103,54 @@ public sealed class AutoencoderFamiliesHttpTests : IDisposable
             })).OkJsonAsync();
             Assert.Equal([3L, nLatents], Wire.ReadTensor(answer.GetProperty("activations")).Shape);
         }
+    }
+
+    [SkippableFact]
+    public async Task OpenApiExamplesSendEachFamilyTheResidualItReadsAndSucceed()
+    {
+        using var factory = Service("a_tc"); // the transcoder first: encode's example (one family, named by the route) is its ln_2.normalized
+        var client = await factory.ReadyClientAsync();
+        var (sent, withoutExample) = await OpenApiExamples.SendEveryExampleAsync(client);
+        Assert.Empty(withoutExample);
+        Assert.True(sent >= 13, $"only {sent} examples were sent");
+
+        var info = await (await client.GetAsync("/v1/model")).OkJsonAsync();
+        var layers = info.GetProperty("autoencoders").EnumerateArray()
+            .ToDictionary(a => a.GetProperty("name").GetString()!, a => a.GetProperty("layers")[0].GetInt32());
+        // The golden model's vocabulary is smaller than GPT-2's: the examples fold the prompt's ids into it.
+        var nVocab = info.GetProperty("config").GetProperty("nVocab").GetInt32();
+        var tokenized = await (await client.PostJsonAsync("/v1/tokenize", new JsonObject { ["text"] = ReconService.Api.OpenApi.RequestExamples.Prompt })).OkJsonAsync();
+        var forward = await (await client.PostJsonAsync("/v1/forward", new JsonObject
+        {
+            ["tokens"] = new JsonArray(tokenized.GetProperty("tokens").EnumerateArray().Select(t => (JsonNode)(t.GetInt32() % nVocab)).ToArray()),
+            ["capture"] = new JsonArray("resid.post_emb", "resid.post_attn", "resid.post_mlp"),
+        })).OkJsonAsync();
+        float[] Captured(string location, int? layer) => Wire.ReadTensor(forward.GetProperty("captured").EnumerateArray()
+            .Single(c => c.GetProperty("location").GetString() == location &&
+                         (c.TryGetProperty("layer", out var l) ? l.GetInt32() : (int?)null) == layer).GetProperty("tensor")).Values;
+        float[] ResidPre(int layer) => layer == 0 ? Captured("resid.post_emb", null) : Captured("resid.post_mlp", layer - 1);
+        JsonElement Body(JsonNode example) => JsonDocument.Parse(example["value"]!.ToJsonString()).RootElement;
+
+        var posts = (await OpenApiExamples.PostsAsync(client)).ToDictionary(p => p.Path, p => OpenApiExamples.Examples(p.Operation));
+        var activations = posts["/v1/activations"];
+        Close(ResidPre(layers["res"]), Wire.ReadTensor(Body(activations["autoencoderLatent-res"]!).GetProperty("residual")).Values);
+        Close(Captured("resid.post_attn", layers["a_tc"]), Wire.ReadTensor(Body(activations["autoencoderLatent-a_tc"]!).GetProperty("residual")).Values);
+
+        // The transcoder's encode example (its ln_2.normalized) gives the latents reconstituted from resid.post_attn.
+        var encode = await (await client.PostRawAsync("/v1/autoencoders/a_tc/encode", posts["/v1/autoencoders/{name}/encode"]["a_tc"]!["value"]!.ToJsonString())).OkJsonAsync();
+        var latents = await (await client.PostRawAsync("/v1/activations", activations["autoencoderLatent-a_tc"]!["value"]!.ToJsonString())).OkJsonAsync();
+        var (encodedShape, encoded) = Wire.ReadTensor(encode.GetProperty("latents"));
+        var (shape, reconstituted) = Wire.ReadTensor(latents.GetProperty("activations"));
+        Assert.Equal(shape, encodedShape);
+        Assert.Contains(reconstituted, v => v > 0);
+        Close(reconstituted, encoded);
+    }
+
+    /// <summary>Equal lengths and values within 1e-4 absolute plus relative (the same forward pass run with other captures).</summary>
+    private static void Close(float[] expected, float[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (var i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-4f * (1 + Math.Abs(expected[i])), $"value {i}: expected {expected[i]}, got {actual[i]}");
     }
 }
