@@ -115,7 +115,7 @@ public sealed class OpenAiAutoencoderTests : IDisposable
         Assert.Contains("missing entry 'activation'", error.Message);
     }
 
-    [Fact]
+    [SkippableFact]
     public void GoldenFilesReportOpenAiFormatAndTdbPreprocessing()
     {
         using var set = AutoencoderLoader.Load("a", TestPaths.Golden("sae", "resid_delta_attn", "autoencoders"));
