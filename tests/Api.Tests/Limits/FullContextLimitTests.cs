@@ -114,4 +114,47 @@ public sealed class FullContextLimitTests(ITestOutputHelper output)
             await service.DisposeAsync();
         }
     }
+
+    /// <summary>
+    /// The same over HTTP on GPT-2-small-shaped random weights (the benchmark's, with its 32,768-latent autoencoder on
+    /// <c>mlp.post_act</c>) under the default configuration: every endpoint at 1,024 tokens answers 200 with the planned values.
+    /// Opt-in (writes 1.3 GB of weights to a temporary folder, a few GB of memory, minutes of CPU): <c>RECON_GPT2_SMALL_CHECK=1</c>.
+    /// </summary>
+    [SkippableFact]
+    public async Task Gpt2SmallShapedWeightsServeEveryEndpointAtFullContextUnderDefaultLimitsWhenAskedTo()
+    {
+        Skip.IfNot(Environment.GetEnvironmentVariable("RECON_GPT2_SMALL_CHECK") == "1", "opt-in: set RECON_GPT2_SMALL_CHECK=1");
+        var folder = Path.Combine(Path.GetTempPath(), "recon-gpt2-small-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var weights = ReconService.Bench.Weights.BenchWeights.Write(folder, ReconService.Bench.Weights.BenchWeights.Gpt2Small);
+            output.WriteLine($"weights written: {clock.Elapsed.TotalSeconds:F1} s");
+            using var factory = new ServiceFactory(new Dictionary<string, string?>
+            {
+                ["Model:Path"] = weights.ModelFolder,
+                ["Autoencoders:mlp:Path"] = weights.AutoencoderFolder,
+            });
+            clock.Restart();
+            using (await factory.ReadyClientAsync()) { }
+            using var client = factory.CreateClient();
+            client.Timeout = TimeSpan.FromMinutes(10);
+            output.WriteLine($"service ready: {clock.Elapsed.TotalSeconds:F1} s");
+            var engine = (ReconstitutionEngine)factory.Services.GetRequiredService<EngineHost>().Engine;
+            Assert.Equal(1024, engine.Config.NCtx);
+            foreach (var request in FullContextRequests.For(engine))
+            {
+                clock.Restart();
+                var planned = request.Plan().OutputElements;
+                using var response = await client.PostJsonAsync(request.Path, request.Body());
+                Assert.True(response.StatusCode == HttpStatusCode.OK, $"{request.Name}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+                Assert.Equal(planned, FullContextRequests.Values(await response.OkJsonAsync()));
+                output.WriteLine($"{request.Name}: 200, {planned / 1e6:F1}M values, {clock.Elapsed.TotalSeconds:F1} s");
+            }
+        }
+        finally
+        {
+            try { Directory.Delete(folder, recursive: true); } catch (IOException) { }
+        }
+    }
 }
