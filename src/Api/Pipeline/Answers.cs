@@ -44,6 +44,9 @@ public sealed class Answer(TensorRequest request, IOutputReduction reduction, IS
     /// </summary>
     public TensorPayload Tensor(NamedTensor output) => TensorCodec.Encode(reduction.Reduce(output, request).Tensor, request.OutputEncoding);
 
+    /// <summary>The request being answered (fields an answer echoes).</summary>
+    public TensorRequest Request => request;
+
     /// <summary>A service the answer needs (the tokenizer, for token strings).</summary>
     public T Service<T>() where T : notnull => services.GetRequiredService<T>();
 }
