@@ -31,6 +31,9 @@ public sealed class Answer(TensorRequest request, IReadOnlyList<ITensorInput> in
         return reduced.Indices is { } indices ? values.WithIndices(Payload(PlannedOutput.IndicesFieldOf(output.Name), indices)) : values;
     }
 
+    /// <summary>The request being answered (fields an answer echoes).</summary>
+    public TensorRequest Request => request;
+
     /// <summary>A service the answer needs (the tokenizer, for token strings).</summary>
     public T Service<T>() where T : notnull => services.GetRequiredService<T>();
 
