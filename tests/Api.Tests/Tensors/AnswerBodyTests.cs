@@ -95,8 +95,9 @@ public sealed class AnswerBodyTests
     [Fact]
     public async Task TextInTheAnswerCannotBeMistakenForATensorsPlace()
     {
-        var response = new ForwardResponse([1, 2], ["\u0001", "a\u0001b\"\\"], [[new TokenPrediction(3, "\u0001", -0.5f)]],
-            [new CapturedTensor("resid.post_attn", 0, Floats([2, 3], i => i)), new CapturedTensor("logits", null, Floats([2, 2], i => -i))]);
+        var response = new ForwardResponse([1, 2], ["\u0001", "a\u0001b\"\\"], ["AQ==", "YQFiIlw="], [[new TokenPrediction(3, "\u0001", -0.5f)]],
+            [new CapturedTensor("resid.post_attn", 0, Floats([2, 3], i => i)), new CapturedTensor("logits", null, Floats([2, 2], i => -i))],
+            AllowSpecial: false, PrependBos: true);
         var (streamed, length) = await Streamed(response);
         Assert.Equal(JsonSerializer.SerializeToUtf8Bytes(response, Options), streamed);
         Assert.Equal(streamed.Length, length);
