@@ -1,0 +1,140 @@
+using ReconService.Engine.Model;
+using ReconService.Models.Wire;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ReconService.Engine.Attribution;
+
+/// <summary>
+/// TDB's derived scalars for every node family, computed group, and layer, each <c>[B, ...node shape]</c>, from one
+/// recorded pass and its gradients (formulas: <c>../shared/golden/attribution/README.md</c>). A head's write norm and
+/// direction write are its probability times per-key quantities (<c>||v W_O||</c>, <c>v . (g W_O)</c>): no
+/// <c>[q, k, heads, d_model]</c> write vectors are ever built. Latent scalars touch only latents active in the batch.
+/// </summary>
+internal sealed class DerivedScalars
+{
+    private readonly Dictionary<(int Family, AttributionGroup Group, int? Layer), Tensor> _values = [];
+
+    /// <summary>The scalar of family <paramref name="family"/> (index into the plan's families) in a group at a layer.</summary>
+    public Tensor this[int family, AttributionGroup group, int? layer] => _values[(family, group, layer)];
+
+    /// <param name="plan">The plan.</param>
+    /// <param name="pass">The recorded pass.</param>
+    /// <param name="gradient">The objective's gradient with respect to a recorded tensor (zeros when it has none).</param>
+    /// <param name="direction">The gradient at the final residual, or at the traced node's residual <c>[B, T, d_model]</c>.</param>
+    /// <param name="weights">Model weights and cached norms.</param>
+    /// <param name="config">Model sizes.</param>
+    public static DerivedScalars Compute(AttributionPlan plan, AttributedPass pass, Func<Tensor, Tensor> gradient, Tensor? direction,
+        AttributionWeights weights, GptConfig config)
+    {
+        using var _ = no_grad();
+        var result = new DerivedScalars();
+        var groups = plan.ComputedGroups;
+        for (var f = 0; f < plan.Families.Count; f++)
+        {
+            var family = plan.Families[f];
+            foreach (var layer in family.LayerKeys)
+            {
+                var counts = DirectionCounts(plan.Trace, family, layer);
+                var scalars = family.Kind switch
+                {
+                    FamilyKind.Embedding => Embedding(pass.Embedding, gradient, direction),
+                    FamilyKind.Neurons => Neurons(pass.PostAct[layer!.Value]!, gradient, direction, weights, layer.Value),
+                    FamilyKind.Heads => Heads(pass.Probs[layer!.Value]!, pass.Values[layer.Value]!, gradient, direction, weights.AttentionOut(layer.Value), config),
+                    FamilyKind.Latents => Latents(family.Splice!, pass.Splices[(family.Splice!.Index, layer!.Value)], gradient, direction, weights, layer.Value),
+                    _ => Errors(family.Splice!, pass.Splices[(family.Splice!.Index, layer!.Value)], gradient, direction, weights, layer.Value),
+                };
+                foreach (var group in groups)
+                    result._values[(f, group, layer)] = group == AttributionGroup.DirectionWrite && !counts
+                        ? zeros_like(scalars.Activation.Value)
+                        : group switch
+                        {
+                            AttributionGroup.Activation => scalars.Activation.Value,
+                            AttributionGroup.ActTimesGrad => scalars.ActTimesGrad.Value,
+                            AttributionGroup.WriteNorm => scalars.WriteNorm.Value,
+                            _ => scalars.DirectionWrite.Value,
+                        };
+            }
+        }
+        return result;
+    }
+
+    /// <summary>The four scalars of one family at one layer, each computed only when read.</summary>
+    private sealed record Scalars(Lazy<Tensor> Activation, Lazy<Tensor> ActTimesGrad, Lazy<Tensor> WriteNorm, Lazy<Tensor> DirectionWrite)
+    {
+        public Scalars(Func<Tensor> activation, Func<Tensor> actTimesGrad, Func<Tensor> writeNorm, Func<Tensor> directionWrite)
+            : this(new Lazy<Tensor>(activation), new Lazy<Tensor>(actTimesGrad), new Lazy<Tensor>(writeNorm), new Lazy<Tensor>(directionWrite)) { }
+    }
+
+    /// <summary>
+    /// Whether a node's write counts for the direction write: always for a loss; for a trace only when the node lies
+    /// strictly before the residual the traced node reads (same-layer attention counts for an MLP-side node).
+    /// </summary>
+    private static bool DirectionCounts(ResolvedTrace? trace, NodeFamily family, int? layer)
+    {
+        if (trace is null || layer is not int l) return true;
+        return trace.Side == BlockSide.Mlp && family.Side == BlockSide.Attention ? l <= trace.Layer : l < trace.Layer;
+    }
+
+    private static Tensor Dot(Tensor a, Tensor b) => (a * b).sum(-1, keepdim: true);
+
+    private static Scalars Embedding(Tensor embedding, Func<Tensor, Tensor> gradient, Tensor? g)
+    {
+        var emb = embedding.detach();
+        return new(() => ones(emb.shape[0], emb.shape[1], 1, device: emb.device), () => Dot(emb, gradient(embedding)),
+            () => emb.norm(-1, keepdim: true), () => Dot(emb, g!));
+    }
+
+    private static Scalars Neurons(Tensor postAct, Func<Tensor, Tensor> gradient, Tensor? g, AttributionWeights weights, int layer)
+    {
+        var a = postAct.detach();
+        return new(() => a, () => a * gradient(postAct), () => a * weights.NeuronWriteNorms(layer), () => a * g!.matmul(weights.MlpOut(layer)));
+    }
+
+    private static Scalars Heads(Tensor probs, Tensor values, Func<Tensor, Tensor> gradient, Tensor? g, Tensor attentionOut, GptConfig config)
+    {
+        var p = probs.detach();
+        var wO = attentionOut.view(config.DModel, config.NHeads, config.DHead); // [d_model, heads, d_head]
+        return new(() => p, () => p * gradient(probs),
+            () =>
+            {
+                var keyWriteNorms = einsum("bkhe,dhe->bkhd", values, wO).norm(-1); // [B, k, heads]: ||v[k, h] W_O[h]||
+                return p.abs() * keyWriteNorms.unsqueeze(1);
+            },
+            () =>
+            {
+                var gradientThroughOut = einsum("bqd,dhe->bqhe", g!, wO); // [B, q, heads, d_head]
+                return p * einsum("bkhe,bqhe->bqkh", values, gradientThroughOut);
+            });
+    }
+
+    private static Scalars Latents(SplicedFamily splice, SpliceRecord record, Func<Tensor, Tensor> gradient, Tensor? g,
+        AttributionWeights weights, int layer)
+    {
+        var decoder = splice.Set.Layers[layer].DecoderWeight; // [n_in, n_latents]
+        var z = record.Latents;
+        var active = new Lazy<(Tensor Index, Tensor Values, Tensor Decoder)>(() =>
+        {
+            var index = AutoencoderSplice.Active(z);
+            return (index, z.index_select(-1, index), decoder.index_select(1, index));
+        });
+        Tensor OnActive(Tensor inputSpace) // z[..., j] * (inputSpace . W_dec[:, j]) on active latents, zero elsewhere
+        {
+            var (index, values, columns) = active.Value;
+            return zeros_like(z).index_copy_(z.dim() - 1, index, values * inputSpace.matmul(columns));
+        }
+        return new(() => z, () => OnActive(gradient(record.Output)), () => z * weights.LatentWriteNorms(splice, layer),
+            () => OnActive(splice.WritesThroughMlpOut ? g!.matmul(weights.MlpOut(layer)) : g!));
+    }
+
+    private static Scalars Errors(SplicedFamily splice, SpliceRecord record, Func<Tensor, Tensor> gradient, Tensor? g,
+        AttributionWeights weights, int layer)
+    {
+        var error = record.Input - AutoencoderSplice.Decode(splice.Set.Layers[layer], record.Unablated); // [B, T, n_in]
+        if (splice.WritesThroughMlpOut)
+            return new(() => error, () => error * gradient(record.Output), () => error * weights.NeuronWriteNorms(layer),
+                () => error * g!.matmul(weights.MlpOut(layer)));
+        var norm = new Lazy<Tensor>(() => error.norm(-1, keepdim: true));
+        return new(() => norm.Value, () => Dot(error, gradient(record.Output)), () => norm.Value, () => Dot(error, g!));
+    }
+}

@@ -1,0 +1,100 @@
+using ReconService.Engine.Model;
+using ReconService.Models.Wire;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ReconService.Engine.Attribution;
+
+/// <summary>A node: its family (index into the plan's families), layer, and flat index into its per-sequence shape.</summary>
+internal readonly record struct NodeKey(int Family, int? Layer, long Flat);
+
+/// <summary>
+/// TDB's node table (<c>MultiGroupDerivedScalarStore.topk</c>): for each group in order, the top k of each DST (over
+/// all its layers: per-layer top k, then the top k of those) merged and sorted largest first, then the bottom k of each
+/// DST likewise; every node once, in first-seen order; then each node's value in every group. TDB includes the bottom k
+/// for every group of its node table, write norms and activations too.
+/// </summary>
+internal static class NodeTable
+{
+    /// <summary>The nodes of sequence <paramref name="b"/>'s table, in TDB's order.</summary>
+    public static List<NodeKey> Select(AttributionPlan plan, DerivedScalars scalars, int b)
+    {
+        var keys = new List<NodeKey>();
+        var seen = new HashSet<NodeKey>();
+        if (plan.Spec.TopK == 0) return keys;
+        foreach (var group in plan.Groups)
+            foreach (var largest in new[] { true, false })
+            {
+                var candidates = new List<(float Value, NodeKey Key)>();
+                for (var f = 0; f < plan.Families.Count; f++)
+                    candidates.AddRange(Extremes(plan.Families[f], l => scalars[f, group, l][b], f, plan.Spec.TopK, largest, abs: false));
+                foreach (var (_, key) in candidates.OrderByDescending(c => c.Value))
+                    if (seen.Add(key)) keys.Add(key);
+            }
+        return keys;
+    }
+
+    /// <summary>The <paramref name="n"/> nodes of largest |act × grad| over every family, largest first.</summary>
+    public static List<(NodeKey Key, float ActTimesGrad)> LargestActTimesGrad(AttributionPlan plan, DerivedScalars scalars, int b, int n)
+    {
+        var candidates = new List<(float Value, NodeKey Key)>();
+        for (var f = 0; f < plan.Families.Count; f++)
+            candidates.AddRange(Extremes(plan.Families[f], l => scalars[f, AttributionGroup.ActTimesGrad, l][b], f, n, largest: true, abs: true));
+        return candidates.OrderByDescending(c => Math.Abs(c.Value)).Take(n).Select(c => (c.Key, c.Value)).ToList();
+    }
+
+    /// <summary>Rows for <paramref name="keys"/>: node type, layer, indices, and the value in every requested group.</summary>
+    public static List<AttributionNodeRow> Rows(AttributionPlan plan, DerivedScalars scalars, int b, IReadOnlyList<NodeKey> keys,
+        long tokens, GptConfig config)
+    {
+        var values = keys.Select(_ => new Dictionary<string, float>()).ToList();
+        foreach (var byPlace in keys.Select((key, row) => (key, row)).GroupBy(k => (k.key.Family, k.key.Layer)))
+        {
+            using var index = tensor(byPlace.Select(k => k.key.Flat).ToArray());
+            foreach (var group in plan.Groups)
+            {
+                var x = scalars[byPlace.Key.Family, group, byPlace.Key.Layer][b].reshape(-1);
+                var picked = x.index_select(0, index.to(x.device)).cpu().data<float>().ToArray();
+                var i = 0;
+                foreach (var (_, row) in byPlace) values[row][AttributionNames.Of(group)] = picked[i++];
+            }
+        }
+        return keys.Select((key, row) =>
+        {
+            var family = plan.Families[key.Family];
+            return new AttributionNodeRow(family.NodeType, key.Layer, Unravel(key.Flat, family.Shape(tokens, config, key.Layer)),
+                family.Splice?.Set.Name, values[row]);
+        }).ToList();
+    }
+
+    /// <summary>A flat index as one index per axis of <paramref name="shape"/>.</summary>
+    public static long[] Unravel(long flat, long[] shape)
+    {
+        var indices = new long[shape.Length];
+        for (var axis = shape.Length - 1; axis >= 0; axis--)
+        {
+            indices[axis] = flat % shape[axis];
+            flat /= shape[axis];
+        }
+        return indices;
+    }
+
+    /// <summary>TDB's <c>ActivationsAndMetadata.topk</c>: the top (or bottom) k of each layer, then the k extreme of those.</summary>
+    private static IEnumerable<(float Value, NodeKey Key)> Extremes(NodeFamily family, Func<int?, Tensor> perSequence, int f, int k,
+        bool largest, bool abs)
+    {
+        var candidates = new List<(float Value, NodeKey Key)>();
+        foreach (var layer in family.LayerKeys)
+        {
+            var x = perSequence(layer).reshape(-1);
+            var count = (int)Math.Min(k, x.shape[0]);
+            var (_, indices) = (abs ? x.abs() : x).topk(count, largest: largest);
+            var values = x.index_select(0, indices).cpu().data<float>().ToArray();
+            var flat = indices.cpu().data<long>().ToArray();
+            for (var i = 0; i < count; i++) candidates.Add((values[i], new NodeKey(f, layer, flat[i])));
+        }
+        var ordered = abs ? candidates.OrderByDescending(c => Math.Abs(c.Value))
+            : largest ? candidates.OrderByDescending(c => c.Value) : candidates.OrderBy(c => c.Value);
+        return ordered.Take(k).ToList();
+    }
+}
