@@ -18,13 +18,13 @@ internal sealed class DirectReference
     private readonly Dictionary<string, Tensor> _parameters;
 
     public DirectReference(Transformer model, int[] tokens, Func<Tensor, Tensor> loss, int? zeroLayer = null,
-        Func<string, Tensor, Tensor>? edit = null)
+        Func<string, Tensor, Tensor>? edit = null, bool gradients = true)
     {
         _model = model;
         _parameters = model.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
-        using var _ = enable_grad();
+        using var _ = gradients ? enable_grad() : no_grad();
         var hooks = new HookTree();
-        foreach (var location in new[] { "resid.torso.attn.qk_probs", "resid.torso.attn.v", "resid.torso.mlp.post_act", "resid.torso.delta_mlp", "resid.torso.delta_attn" })
+        foreach (var location in new[] { "resid.torso.attn.qk_probs", "resid.torso.attn.v", "resid.torso.mlp.pre_act", "resid.torso.mlp.post_act", "resid.torso.delta_mlp", "resid.torso.delta_attn" })
             hooks.Append(location + ".fwd", (x, c) =>
             {
                 var value = edit is null ? x.Value : edit($"{location}.{c.Layer}", x.Value);
@@ -34,25 +34,26 @@ internal sealed class DirectReference
         hooks.Append("resid.ln_f.scale.fwd", StandardHooks.Detach);
         var embedding = model.Embed(tensor(tokens.Select(t => (long)t).ToArray()).unsqueeze(0), new HookTree()).Value.detach();
         if (edit is not null) embedding = edit("embedding", embedding);
-        Embedding = embedding.requires_grad_(true);
+        Embedding = gradients ? embedding.requires_grad_(true) : embedding;
         Tensor resid = Embedding;
         for (var l = 0; l < model.Config.NLayers; l++) resid = model.Layer(l).Forward(resid, hooks).Value;
         Final = resid;
         Logits = model.Unembed(resid, hooks).Value;
         Loss = loss(Logits[0]);
+        if (!gradients) return;
         var names = Activations.Keys.ToList();
-        var gradients = autograd.grad([Loss], [Embedding, Final, .. names.Select(n => Activations[n])], allow_unused: true);
-        EmbeddingGradient = gradients[0];
-        FinalGradient = gradients[1];
-        for (var i = 0; i < names.Count; i++) Gradients[names[i]] = gradients[i + 2] is { IsInvalid: false } g ? g : zeros_like(Activations[names[i]]);
+        var grads = autograd.grad([Loss], [Embedding, Final, .. names.Select(n => Activations[n])], allow_unused: true);
+        EmbeddingGradient = grads[0];
+        FinalGradient = grads[1];
+        for (var i = 0; i < names.Count; i++) Gradients[names[i]] = grads[i + 2] is { IsInvalid: false } g ? g : zeros_like(Activations[names[i]]);
     }
 
     public Dictionary<string, Tensor> Activations { get; } = [];
     public Dictionary<string, Tensor> Gradients { get; } = [];
     public Tensor Embedding { get; }
-    public Tensor EmbeddingGradient { get; }
+    public Tensor EmbeddingGradient { get; } = null!;
     public Tensor Final { get; }
-    public Tensor FinalGradient { get; }
+    public Tensor FinalGradient { get; } = null!;
     public Tensor Logits { get; }
     public Tensor Loss { get; }
 

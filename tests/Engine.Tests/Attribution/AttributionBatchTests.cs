@@ -1,0 +1,68 @@
+using ReconService.Engine.Attribution;
+using ReconService.Models;
+using static TorchSharp.torch;
+
+namespace ReconService.Engine.Tests.Attribution;
+
+/// <summary>
+/// Batches: sequences of equal or different lengths in one request (equal lengths run together, no padding), each
+/// result equal to that sequence alone, in request order; the planned tensors are exactly the answer's.
+/// </summary>
+public sealed class AttributionBatchTests(RandomAttribution random) : IClassFixture<RandomAttribution>
+{
+    public static TheoryData<string> Batches() => ["3,1,4,1,5,9,2,6|2,7,1,8,2,8,1,8", "3,1,4,1,5,9,2,6|2,7,1|5,3,5,8,9,7,9,3,2,3|0,5,7,7,2,1,5,6"];
+
+    [Theory]
+    [MemberData(nameof(Batches))]
+    public void EachSequenceOfABatchGetsWhatItWouldGetAlone(string batch)
+    {
+        using var scope = NewDisposeScope();
+        var sequences = batch.Split('|').Select(s => s.Split(',').Select(int.Parse).ToArray()).ToList();
+        var spec = RandomAttribution.Spec(null, "mlp_post_act", "resid_delta_attn") with
+        {
+            Sequences = sequences,
+            Batched = true,
+            Ablations = [new AttributionAblationSpec(NodeType.AttentionHead, 1, [2, null, 0])],
+            VerifyTopN = 3,
+        };
+        using var together = random.Engine.Compute(spec);
+        Assert.True(together.Batched);
+        Assert.Equal(sequences.Count, together.Results.Count);
+        for (var i = 0; i < sequences.Count; i++)
+        {
+            using var alone = random.Engine.Compute(spec with { Sequences = [sequences[i]], Batched = false });
+            var (a, b) = (together.Results[i], alone.Results[0]);
+            Assert.Equal(sequences[i], a.Tokens);
+            Assert.Equal(b.Loss!.Value, a.Loss!.Value, 5);
+            Assert.Equal(b.UnablatedLoss!.Value, a.UnablatedLoss!.Value, 5);
+            var aTensors = a.Tensors().ToDictionary(t => t.Path, t => t.Tensor);
+            var bTensors = b.Tensors().ToDictionary(t => t.Path, t => t.Tensor);
+            Assert.Equal(bTensors.Keys.Order(), aTensors.Keys.Order());
+            foreach (var (path, tensor) in bTensors) TensorAssert.Close(tensor, aTensors[path]);
+            Assert.Equal(b.NodeTable.Select(Key), a.NodeTable.Select(Key));
+            Assert.Equal(b.Verification!.Select(v => Key(v.Node)), a.Verification!.Select(v => Key(v.Node)));
+            for (var v = 0; v < b.Verification!.Count; v++) Assert.Equal(b.Verification[v].ExactChange, a.Verification![v].ExactChange, 5);
+        }
+    }
+
+    [Fact]
+    public void PlannedTensorsAreTheAnswersTensors()
+    {
+        using var scope = NewDisposeScope();
+        var spec = RandomAttribution.Spec(null, "resid_delta_mlp") with
+        {
+            Sequences = [[1, 2, 3], [4, 5, 6, 7, 8]],
+            Batched = true,
+        };
+        var plan = random.Engine.Plan(spec);
+        using var result = random.Engine.Run(plan);
+        var actual = result.Results.SelectMany((r, i) => r.Tensors().Select(t => (i, t.Path, Shape: string.Join(",", t.Tensor.shape)))).ToList();
+        var planned = plan.Tensors.Select(t => (t.Sequence, t.Path, Shape: string.Join(",", t.Shape))).ToList();
+        Assert.Equal(planned.Order(), actual.Order());
+        Assert.Equal(actual.Sum(t => t.Shape.Split(',').Aggregate(1L, (x, y) => x * long.Parse(y))), plan.ResponseElements);
+        Assert.True(plan.WorkingMemoryBytes > plan.ResponseElements * sizeof(float));
+        Assert.All(result.Results, r => Assert.True(r.NodeTable.Count <= plan.MaxNodeTableRows));
+    }
+
+    private static string Key(AttributionNodeRow n) => $"{n.NodeType}/{n.Autoencoder}/{n.LayerIndex}/{string.Join(",", n.TensorIndices)}";
+}
