@@ -31,6 +31,9 @@ internal sealed class AttributedPass(Transformer model, AttributionPlan plan, IR
     public Tensor?[] Values { get; } = new Tensor?[model.Config.NLayers];
     /// <summary>Per layer: <c>mlp.post_act</c> after ablation, before any splice <c>[B, T, d_ff]</c>.</summary>
     public Tensor?[] PostAct { get; } = new Tensor?[model.Config.NLayers];
+    /// <summary>Per layer: <c>resid.delta_mlp</c> before any splice there <c>[B, T, d_model]</c> (its gradient is the residual-space
+    /// gradient of an <c>mlp.post_act</c> autoencoder's output).</summary>
+    public Tensor?[] DeltaMlp { get; } = new Tensor?[model.Config.NLayers];
     /// <summary>Per layer: the residual before it, detached (with <see cref="KeepLayerInputs"/>).</summary>
     public Tensor?[] LayerInputs { get; } = new Tensor?[model.Config.NLayers];
     /// <summary>Spliced autoencoders' records by (splice index, layer).</summary>
@@ -88,6 +91,7 @@ internal sealed class AttributedPass(Transformer model, AttributionPlan plan, IR
             hooks.Append("resid.torso.attn.qk_probs.fwd", Save(Probs));
             hooks.Append("resid.torso.attn.v.fwd", (x, c) => { Values[c.Layer!.Value] = x.Value.detach(); return x; });
             hooks.Append("resid.torso.mlp.post_act.fwd", Save(PostAct));
+            hooks.Append("resid.torso.delta_mlp.fwd", Save(DeltaMlp));
         }
         foreach (var splice in plan.Splices)
         {

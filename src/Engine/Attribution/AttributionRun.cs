@@ -60,7 +60,7 @@ internal sealed class AttributionRun(AttributionEngine engine, AttributionPlan p
     private static Func<Tensor, Tensor> Backward(Tensor objective, AttributedPass pass, Tensor direction)
     {
         var inputs = new List<Tensor> { pass.Embedding, direction };
-        inputs.AddRange(pass.Probs.Concat(pass.PostAct).OfType<Tensor>());
+        inputs.AddRange(pass.Probs.Concat(pass.PostAct).Concat(pass.DeltaMlp).OfType<Tensor>());
         inputs.AddRange(pass.Splices.Values.Select(s => s.Output));
         var unique = inputs.Where(t => t.requires_grad).DistinctBy(t => t.Handle).ToList();
         var gradients = autograd.grad([objective.sum()], unique, allow_unused: true);

@@ -76,12 +76,20 @@ internal static class AutoencoderSplice
     /// <summary>Latents active anywhere in <paramref name="z"/> <c>[..., n_latents]</c>, as int64 indices.</summary>
     public static Tensor Active(Tensor z) => z.ne(0).reshape(-1, z.shape[^1]).any(0).nonzero().squeeze(1);
 
-    /// <summary><c>decode(z) = z W_dec^T + pre_bias</c> <c>[..., n_in]</c>, over the active latents only.</summary>
-    public static Tensor Decode(Autoencoder autoencoder, Tensor z, Tensor? active = null)
+    /// <summary><c>decode(z) = z W_dec^T + pre_bias</c> <c>[..., n_in]</c>; over the active latents only when they are few.</summary>
+    public static Tensor Decode(Autoencoder autoencoder, Tensor z)
     {
-        active ??= Active(z);
-        return nn.functional.linear(z.index_select(-1, active), autoencoder.DecoderWeight.index_select(1, active), autoencoder.PreBias);
+        var active = Active(z);
+        return Sparse(active, autoencoder.NLatents)
+            ? nn.functional.linear(z.index_select(-1, active), autoencoder.DecoderWeight.index_select(1, active), autoencoder.PreBias)
+            : nn.functional.linear(z, autoencoder.DecoderWeight, autoencoder.PreBias);
     }
+
+    /// <summary>
+    /// Whether gathering the active latents' decoder columns beats a dense product: gathering columns of a row-major
+    /// <c>[n_in, n_latents]</c> matrix costs about as much per element as a product does per row, so only when few are active.
+    /// </summary>
+    public static bool Sparse(Tensor active, long nLatents) => active.shape[0] * 8 <= nLatents;
 
     /// <summary>A batch-wide index: every sequence, then the given entries (null is "All").</summary>
     public static TensorIndex[] Index(IReadOnlyList<long?> indices) =>

@@ -41,7 +41,8 @@ internal sealed class DerivedScalars
                     FamilyKind.Embedding => Embedding(pass.Embedding, gradient, direction),
                     FamilyKind.Neurons => Neurons(pass.PostAct[layer!.Value]!, gradient, direction, weights, layer.Value),
                     FamilyKind.Heads => Heads(pass.Probs[layer!.Value]!, pass.Values[layer.Value]!, gradient, direction, weights.AttentionOut(layer.Value), config),
-                    FamilyKind.Latents => Latents(family.Splice!, pass.Splices[(family.Splice!.Index, layer!.Value)], gradient, direction, weights, layer.Value),
+                    FamilyKind.Latents => Latents(family.Splice!, pass.Splices[(family.Splice!.Index, layer!.Value)], pass.DeltaMlp[layer.Value],
+                        gradient, direction, weights, layer.Value),
                     _ => Errors(family.Splice!, pass.Splices[(family.Splice!.Index, layer!.Value)], gradient, direction, weights, layer.Value),
                 };
                 foreach (var group in groups)
@@ -78,6 +79,20 @@ internal sealed class DerivedScalars
 
     private static Tensor Dot(Tensor a, Tensor b) => (a * b).sum(-1, keepdim: true);
 
+    /// <summary>
+    /// <paramref name="product"/> (a map of rows <c>[N, w] -> [N, out]</c> that sends zero rows to zero) of <paramref name="v"/>
+    /// <c>[B, T, w]</c>, computed on its non-zero rows only: a loss's gradient at the final residual is zero but at the loss
+    /// position, and a trace's gradients are zero after the traced token.
+    /// </summary>
+    private static Tensor OnRows(Tensor v, Func<Tensor, Tensor> product)
+    {
+        var rows = v.reshape(-1, v.shape[^1]);
+        var nonZero = rows.ne(0).any(1).nonzero().squeeze(1);
+        if (nonZero.shape[0] == rows.shape[0]) return product(v);
+        var selected = product(rows.index_select(0, nonZero));
+        return zeros(rows.shape[0], selected.shape[^1], device: v.device).index_copy_(0, nonZero, selected).reshape(v.shape[0], v.shape[1], -1);
+    }
+
     private static Scalars Embedding(Tensor embedding, Func<Tensor, Tensor> gradient, Tensor? g)
     {
         var emb = embedding.detach();
@@ -88,7 +103,8 @@ internal sealed class DerivedScalars
     private static Scalars Neurons(Tensor postAct, Func<Tensor, Tensor> gradient, Tensor? g, AttributionWeights weights, int layer)
     {
         var a = postAct.detach();
-        return new(() => a, () => a * gradient(postAct), () => a * weights.NeuronWriteNorms(layer), () => a * g!.matmul(weights.MlpOut(layer)));
+        return new(() => a, () => a * gradient(postAct), () => a * weights.NeuronWriteNorms(layer),
+            () => a * OnRows(g!, rows => rows.matmul(weights.MlpOut(layer))));
     }
 
     private static Scalars Heads(Tensor probs, Tensor values, Func<Tensor, Tensor> gradient, Tensor? g, Tensor attentionOut, GptConfig config)
@@ -108,23 +124,29 @@ internal sealed class DerivedScalars
             });
     }
 
-    private static Scalars Latents(SplicedFamily splice, SpliceRecord record, Func<Tensor, Tensor> gradient, Tensor? g,
+    /// <summary>
+    /// Latents: act × grad <c>z_j (w_j . grad)</c> and direction write <c>z_j (w_j . g)</c> with <c>w_j</c> the latent's
+    /// write in the space of its input (resid AEs: <c>W_dec[:, j]</c> against the gradient at the splice's output) or, for
+    /// <c>mlp.post_act</c> AEs, in the residual stream (<c>W_out W_dec[:, j]</c> against the gradient at <c>resid.delta_mlp</c>,
+    /// the same number: the splice's output only feeds <c>W_out</c>). Only active latents can be non-zero.
+    /// </summary>
+    private static Scalars Latents(SplicedFamily splice, SpliceRecord record, Tensor? deltaMlp, Func<Tensor, Tensor> gradient, Tensor? g,
         AttributionWeights weights, int layer)
     {
         var decoder = splice.Set.Layers[layer].DecoderWeight; // [n_in, n_latents]
         var z = record.Latents;
-        var active = new Lazy<(Tensor Index, Tensor Values, Tensor Decoder)>(() =>
+        var active = new Lazy<Tensor>(() => AutoencoderSplice.Active(z));
+        Tensor OnWrites(Tensor v) // z[..., j] * (v . w_j), v [B, T, width of w]
         {
-            var index = AutoencoderSplice.Active(z);
-            return (index, z.index_select(-1, index), decoder.index_select(1, index));
-        });
-        Tensor OnActive(Tensor inputSpace) // z[..., j] * (inputSpace . W_dec[:, j]) on active latents, zero elsewhere
-        {
-            var (index, values, columns) = active.Value;
-            return zeros_like(z).index_copy_(z.dim() - 1, index, values * inputSpace.matmul(columns));
+            var sparse = AutoencoderSplice.Sparse(active.Value, z.shape[^1]);
+            if (!sparse)
+                return z * OnRows(v, rows => splice.WritesThroughMlpOut ? rows.matmul(weights.LatentWrites(splice, layer).t()) : rows.matmul(decoder));
+            var index = active.Value;
+            var columns = splice.WritesThroughMlpOut ? weights.LatentWrites(splice, layer).index_select(0, index).t() : decoder.index_select(1, index);
+            return zeros_like(z).index_copy_(z.dim() - 1, index, z.index_select(-1, index) * OnRows(v, rows => rows.matmul(columns)));
         }
-        return new(() => z, () => OnActive(gradient(record.Output)), () => z * weights.LatentWriteNorms(splice, layer),
-            () => OnActive(splice.WritesThroughMlpOut ? g!.matmul(weights.MlpOut(layer)) : g!));
+        return new(() => z, () => OnWrites(gradient(splice.WritesThroughMlpOut ? deltaMlp! : record.Output)),
+            () => z * weights.LatentWriteNorms(splice, layer), () => OnWrites(g!));
     }
 
     private static Scalars Errors(SplicedFamily splice, SpliceRecord record, Func<Tensor, Tensor> gradient, Tensor? g,
@@ -133,7 +155,7 @@ internal sealed class DerivedScalars
         var error = record.Input - AutoencoderSplice.Decode(splice.Set.Layers[layer], record.Unablated); // [B, T, n_in]
         if (splice.WritesThroughMlpOut)
             return new(() => error, () => error * gradient(record.Output), () => error * weights.NeuronWriteNorms(layer),
-                () => error * g!.matmul(weights.MlpOut(layer)));
+                () => error * OnRows(g!, rows => rows.matmul(weights.MlpOut(layer))));
         var norm = new Lazy<Tensor>(() => error.norm(-1, keepdim: true));
         return new(() => norm.Value, () => Dot(error, gradient(record.Output)), () => norm.Value, () => Dot(error, g!));
     }

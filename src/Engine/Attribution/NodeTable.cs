@@ -79,6 +79,24 @@ internal static class NodeTable
         return indices;
     }
 
+    /// <summary>
+    /// Indices of the <paramref name="k"/> largest (or smallest) entries of a flat tensor, extreme first: the k blocks of
+    /// 256 entries with the most extreme maximum (minimum) hold them all (up to ties), so one vectorised max over blocks
+    /// and a top-k over k blocks replace a top-k over everything.
+    /// </summary>
+    internal static Tensor Extreme(Tensor x, int k, bool largest)
+    {
+        const int block = 256;
+        long n = x.shape[0], blocks = n / block;
+        if ((long)k * block * 4 > n) return x.topk(k, largest: largest).indexes;
+        var whole = x.narrow(0, 0, blocks * block).view(blocks, block);
+        var (_, chosen) = (largest ? whole.amax([1]) : whole.amin([1])).topk(k, largest: largest);
+        var candidates = (chosen.unsqueeze(1) * block + arange(block, device: x.device)).reshape(-1);
+        if (n > blocks * block) candidates = cat([candidates, arange(blocks * block, n, device: x.device)], 0);
+        var (_, order) = x.index_select(0, candidates).topk(k, largest: largest);
+        return candidates.index_select(0, order);
+    }
+
     /// <summary>TDB's <c>ActivationsAndMetadata.topk</c>: the top (or bottom) k of each layer, then the k extreme of those.</summary>
     private static IEnumerable<(float Value, NodeKey Key)> Extremes(NodeFamily family, Func<int?, Tensor> perSequence, int f, int k,
         bool largest, bool abs)
@@ -88,7 +106,7 @@ internal static class NodeTable
         {
             var x = perSequence(layer).reshape(-1);
             var count = (int)Math.Min(k, x.shape[0]);
-            var (_, indices) = (abs ? x.abs() : x).topk(count, largest: largest);
+            var indices = Extreme(abs ? x.abs() : x, count, largest);
             var values = x.index_select(0, indices).cpu().data<float>().ToArray();
             var flat = indices.cpu().data<long>().ToArray();
             for (var i = 0; i < count; i++) candidates.Add((values[i], new NodeKey(f, layer, flat[i])));

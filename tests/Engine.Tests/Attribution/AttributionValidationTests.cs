@@ -132,3 +132,25 @@ public sealed class AttributionLifetimeTests : IDisposable
         return Tensor.TotalCount;
     }
 }
+
+/// <summary>The node table's block-wise top-k finds what a plain top-k finds.</summary>
+public sealed class NodeTableExtremeTests
+{
+    [Theory]
+    [InlineData(100, 10)]
+    [InlineData(100_003, 20)]
+    [InlineData(65_536, 1)]
+    [InlineData(300_000, 250)]
+    public void BlockwiseTopKEqualsAPlainTopK(int n, int k)
+    {
+        using var scope = NewDisposeScope();
+        var x = randn(n) * 3;
+        x[TensorIndex.Slice(0, n / 3)] = tensor(0f); // ties, as masked attention pairs give
+        foreach (var largest in new[] { true, false })
+        {
+            var expected = x.topk(k, largest: largest).values;
+            var actual = x.index_select(0, NodeTable.Extreme(x, k, largest));
+            Assert.Equal(expected.data<float>().ToArray(), actual.data<float>().ToArray());
+        }
+    }
+}

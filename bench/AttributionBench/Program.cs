@@ -1,0 +1,64 @@
+using System.Diagnostics;
+using System.Globalization;
+using ReconService.Bench.Weights;
+using ReconService.Engine.Attribution;
+using ReconService.Engine.Hooks;
+using ReconService.Engine.Loading;
+using ReconService.Engine.Model;
+using ReconService.Models.Wire;
+using static TorchSharp.torch;
+
+// In-process timing of issue 12's targets on GPT-2-small-shaped random weights (bench/ReconService.Bench's, written once):
+// the node table (all four groups, neurons and heads, top 20, logit_diff) and the same with the 32768-latent autoencoder
+// spliced in, each against one plain forward pass over the same tokens (full logits, no autograd), interleaved, medians.
+//   dotnet run -c Release --project bench/AttributionBench -- [--tokens 64,256] [--reps 5] [--threads 1]
+var tokenCounts = Arg("--tokens", "64,256").Split(',').Select(int.Parse).ToArray();
+var reps = int.Parse(Arg("--reps", "5"), CultureInfo.InvariantCulture);
+set_num_threads(int.Parse(Arg("--threads", "1"), CultureInfo.InvariantCulture));
+var cache = Environment.GetEnvironmentVariable("RECON_BENCH_WEIGHTS") ?? "/work/bench-weights";
+var weights = BenchWeights.Ensure(cache, Console.WriteLine);
+var model = new Transformer(ModelLoader.Load(weights.ModelFolder));
+var autoencoder = AutoencoderLoader.Load("sae", weights.AutoencoderFolder);
+using var engine = new AttributionEngine(model, new Dictionary<string, ReconService.Engine.Autoencoders.AutoencoderSet> { ["sae"] = autoencoder });
+Console.WriteLine($"# attribution bench {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC: GPT-2-small-shaped random weights, {get_num_threads()} intra-op thread(s), " +
+    $"{reps} interleaved rounds (median), load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
+Console.WriteLine("| tokens | forward ms | node table ms | / forward | + 32k autoencoder ms | / forward |");
+Console.WriteLine("|---:|---:|---:|---:|---:|---:|");
+foreach (var n in tokenCounts)
+{
+    var ids = Enumerable.Range(0, n).Select(i => (1000 + 7919 * i) % BenchWeights.NVocab).ToArray();
+    var spec = new AttributionSpec
+    {
+        Sequences = [ids],
+        Loss = new AttributionLossSpec(AttributionLossName.LogitDiff, [11], [12]),
+        TopK = 20,
+    };
+    var withAutoencoder = spec with { Autoencoders = ["sae"] };
+    var tokens = tensor(ids.Select(i => (long)i).ToArray()).unsqueeze(0);
+    double Forward()
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var sw = Stopwatch.StartNew();
+        model.Forward(tokens, new HookTree());
+        return sw.Elapsed.TotalMilliseconds;
+    }
+    double Table(AttributionSpec s)
+    {
+        var sw = Stopwatch.StartNew();
+        engine.Compute(s).Dispose();
+        return sw.Elapsed.TotalMilliseconds;
+    }
+    Forward(); Table(spec); Table(withAutoencoder); // warm-up (and the autoencoder's cached write norms)
+    var (f, t, a) = (new List<double>(), new List<double>(), new List<double>());
+    for (var r = 0; r < reps; r++)
+    {
+        f.Add(Forward());
+        t.Add(Table(spec));
+        a.Add(Table(withAutoencoder));
+    }
+    double Median(List<double> x) => x.Order().ElementAt(x.Count / 2);
+    Console.WriteLine($"| {n} | {Median(f):F0} | {Median(t):F0} | {Median(t) / Median(f):F2} | {Median(a):F0} | {Median(a) / Median(f):F2} |");
+}
+
+string Arg(string name, string fallback) => Array.IndexOf(args, name) is var i and >= 0 ? args[i + 1] : fallback;
