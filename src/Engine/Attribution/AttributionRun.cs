@@ -69,7 +69,7 @@ internal sealed class AttributionRun(AttributionEngine engine, AttributionPlan p
         return t => byHandle.TryGetValue(t.Handle, out var g) && g is { IsInvalid: false } ? g : zeros_like(t);
     }
 
-    /// <summary>The loss of each sequence without ablations (autoencoders spliced, which leaves values unchanged).</summary>
+    /// <summary>The loss of each sequence without ablations (splices without ablations leave values unchanged, so none runs).</summary>
     private Tensor Unablated(Tensor tokens, int position)
     {
         var pass = new AttributedPass(engine.Model, plan, []) { LogitPosition = position };

@@ -1,5 +1,6 @@
 using ReconService.Engine.Attribution;
 using ReconService.Models;
+using ReconService.Models.Wire;
 using static TorchSharp.torch;
 
 namespace ReconService.Engine.Tests.Attribution;
@@ -62,6 +63,23 @@ public sealed class AttributionBatchTests(RandomAttribution random) : IClassFixt
         Assert.Equal(actual.Sum(t => t.Shape.Split(',').Aggregate(1L, (x, y) => x * long.Parse(y))), plan.ResponseElements);
         Assert.True(plan.WorkingMemoryBytes > plan.ResponseElements * sizeof(float));
         Assert.All(result.Results, r => Assert.True(r.NodeTable.Count <= plan.MaxNodeTableRows));
+    }
+
+    [Fact]
+    public void ActivationAndWriteNormAloneNeedNoBackwardPassAndEqualTheFullRequestsValues()
+    {
+        using var scope = NewDisposeScope();
+        var full = RandomAttribution.Spec(null, "resid_delta_attn") with { Loss = null, Trace = new AttributionTraceSpec(NodeType.MlpNeuron, 1, [5, 7]) };
+        var partial = full with { Groups = [AttributionGroup.Activation, AttributionGroup.WriteNorm] };
+        Assert.False(random.Engine.Plan(partial).NeedsGradient);
+        using var a = random.Engine.Compute(full);
+        using var b = random.Engine.Compute(partial);
+        Assert.Equal(a.Results[0].TracedValue!.Value, b.Results[0].TracedValue!.Value, 6);
+        var expected = a.Results[0].Tensors().Where(t => t.Path.Contains("/activation/") || t.Path.Contains("/write_norm/")).ToDictionary(t => t.Path, t => t.Tensor);
+        var actual = b.Results[0].Tensors().Where(t => t.Path != "logits").ToDictionary(t => t.Path, t => t.Tensor);
+        Assert.Equal(expected.Keys.Order(), actual.Keys.Order());
+        foreach (var (path, tensor) in expected) TensorAssert.Close(tensor, actual[path]);
+        Assert.All(b.Results[0].NodeTable, n => Assert.Equal(["activation", "write_norm"], n.Values.Keys.Order()));
     }
 
     private static string Key(AttributionNodeRow n) => $"{n.NodeType}/{n.Autoencoder}/{n.LayerIndex}/{string.Join(",", n.TensorIndices)}";
