@@ -84,3 +84,45 @@ public sealed class AttributionBatchTests(RandomAttribution random) : IClassFixt
 
     private static string Key(AttributionNodeRow n) => $"{n.NodeType}/{n.Autoencoder}/{n.LayerIndex}/{string.Join(",", n.TensorIndices)}";
 }
+
+/// <summary>The wire answer carries api.md's field names and every tensor under its path.</summary>
+public sealed class AttributionWireTests(RandomAttribution random) : IClassFixture<RandomAttribution>
+{
+    [Fact]
+    public void AnswerUsesTheContractsFieldNames()
+    {
+        using var scope = NewDisposeScope();
+        var spec = RandomAttribution.Spec(null, "resid_delta_mlp") with
+        {
+            Ablations = [new AttributionAblationSpec(NodeType.MlpAutoencoderLatent, 0, [2, null])],
+            VerifyTopN = 1,
+            TopK = 2,
+        };
+        using var result = random.Engine.Compute(spec);
+        var paths = new List<string>();
+        var answer = AttributionWire.ToAnswer(result, (path, tensor) =>
+        {
+            paths.Add(path);
+            return ReconService.Models.Tensors.TensorPayload.FromValues(tensor.shape, tensor.data<float>().ToArray());
+        });
+        var json = System.Text.Json.JsonSerializer.SerializeToNode(answer, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web)
+        {
+            DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+        })!.AsObject();
+        Assert.Equal(["logits", "loss", "nodeTable", "scalars", "sums", "tokens", "unablatedLoss", "verification"], json.Select(p => p.Key).Order());
+        foreach (var node in json["nodeTable"]!.AsArray().Select(n => n!.AsObject()))
+        {
+            var type = (string)node["nodeType"]!;
+            var latentOrError = type.StartsWith("mlp_autoencoder_", StringComparison.Ordinal);
+            string[] keys = [.. latentOrError ? ["autoencoder"] : Array.Empty<string>(), .. type == "layer" ? Array.Empty<string>() : ["layerIndex"],
+                "nodeType", "tensorIndices", "values"];
+            Assert.Equal(keys.Order(), node.Select(p => p.Key).Order());
+            Assert.Contains(type, new[] { "layer", "mlp_autoencoder_latent", "mlp_autoencoder_error", "attention_head" });
+            Assert.Equal(["act_times_grad", "activation", "direction_write", "write_norm"], node["values"]!.AsObject().Select(p => p.Key).Order());
+        }
+        Assert.NotNull(json["sums"]!["act_times_grad"]!["online_mlp_autoencoder_act_times_grad"]!["shape"]);
+        Assert.NotNull(json["scalars"]!["direction_write"]!["online_residual_mlp_autoencoder_error_write_to_final_residual_grad"]!["0"]);
+        Assert.Equal(["ablatedValue", "actTimesGrad", "estimatedChange", "exactChange", "node"], json["verification"]![0]!.AsObject().Select(p => p.Key).Order());
+        Assert.Equal(result.Results[0].Tensors().Select(t => t.Path).Order(), paths.Order());
+    }
+}
