@@ -70,6 +70,13 @@ internal static class BenchMain
                 secondsAt >= 0 ? double.Parse(args[secondsAt + 1], System.Globalization.CultureInfo.InvariantCulture) : 8);
             return;
         }
+        if (Array.IndexOf(args, "--probe-budget") is var budgetAt and >= 0)
+        {
+            string? Arg(string name) => Array.IndexOf(args, name) is var at and >= 0 && at + 1 < args.Length ? args[at + 1] : null;
+            BudgetProbe.Run(int.Parse(Arg("--clients") ?? "32"), int.Parse(Arg("--tokens") ?? "1024"),
+                long.Parse(Arg("--budget") ?? "0"), int.Parse(Arg("--concurrency") ?? "32"));
+            return;
+        }
         if (args.Contains("--probe-threads"))
         {
             ThreadProbe.Run();

@@ -26,7 +26,12 @@ public sealed partial class ReconstitutionEngine
         [ActivationLocations.Logits] = "logits",
     };
 
-    /// <inheritdoc />
+    /// <summary>
+    /// A forward pass over <paramref name="tokens"/> (<c>[tokens]</c> or <c>[batch, tokens]</c>, int64) capturing the named
+    /// activation locations (<see cref="ActivationLocations"/>) at the given layers (all when null). The results belong
+    /// to the caller's dispose scope (or to the returned object's <see cref="ForwardResult.Dispose"/>).
+    /// </summary>
+    /// <exception cref="ReconstitutionException">Token ids, locations or layers out of range.</exception>
     public ForwardResult Forward(Tensor tokens, IReadOnlyCollection<string> capture, IReadOnlyCollection<int>? layers = null)
     {
         if (tokens.dtype != ScalarType.Int64)

@@ -12,9 +12,6 @@ internal static class TestPaths
             ? Path.GetFullPath(dir)
             : Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "golden"));
 
-    /// <summary>The shared folder that holds <c>models/</c> (the golden folder's parent by default).</summary>
-    public static string SharedDir { get; } = Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared"));
-
     /// <summary>A path inside the golden folder.</summary>
     public static string Golden(params string[] parts) => Path.Combine([GoldenDir, .. parts]);
 

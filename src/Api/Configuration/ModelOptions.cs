@@ -74,4 +74,28 @@ public sealed class LimitsOptions
     /// <summary>Longest <c>prompt</c> or <c>text</c> accepted, in characters.</summary>
     [System.ComponentModel.DataAnnotations.Range(1, int.MaxValue)]
     public int MaxPromptChars { get; set; } = 100_000;
+
+    /// <summary>Largest tokens × batch in one request tensor (residual, write vector, activations); beyond it 422.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, int.MaxValue)]
+    public int MaxTokensPerRequest { get; set; } = 16_384;
+
+    /// <summary>
+    /// Most values one answer may hold (all its tensors, after any output reduction), known from the engine's plan
+    /// before any work; beyond it 422. The default fits a 128-token logprobs answer of a GPT-2-vocabulary model
+    /// (128 × 50,257 ≈ 6.4M values) with room to spare; a full-context one (1,024 × 50,257 ≈ 51M) needs more.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(1, long.MaxValue)]
+    public long MaxResponseElements { get; set; } = 16_000_000;
+
+    /// <summary>
+    /// Bound on the summed working-memory estimates (the engine's plans) of the requests running at once, in bytes.
+    /// A request whose own estimate is larger is refused (422); others wait in the queue until it fits. 0 (the default)
+    /// means half of the memory available to the process (<see cref="GCMemoryInfo.TotalAvailableMemoryBytes"/>: the
+    /// machine's memory, or the container's limit).
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(0, long.MaxValue)]
+    public long MaxEngineMemoryBytes { get; set; }
+
+    /// <summary><see cref="MaxEngineMemoryBytes"/> with the default applied.</summary>
+    public long EngineMemoryBudgetBytes => MaxEngineMemoryBytes > 0 ? MaxEngineMemoryBytes : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2;
 }

@@ -11,10 +11,11 @@ public static class ModelEndpoints
     /// <summary>Maps <c>GET /v1/model</c>.</summary>
     public static RouteGroupBuilder MapModelInfo(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/v1").WithTags("Model").RequireEngine().WithStandardProblems();
+        var group = app.MapGroup("/v1").WithTags("Model");
         group.MapGet("/model", Get).WithName("model")
             .WithSummary("Model sizes, device and loaded autoencoders")
-            .WithDescription("dModel, nLayers, nHeads, dHead, dFf, nCtx, nVocab; the device and dtype; and each autoencoder family with its input type, node type, layers, nLatents and activation.");
+            .WithDescription("dModel, nLayers, nHeads, dHead, dFf, nCtx, nVocab; the device and dtype; and each autoencoder family with its input type, node type, layers, nLatents and activation.")
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         return group;
     }
 

@@ -3,6 +3,7 @@ using ReconService.Api.Tensors;
 using ReconService.Api.Tokenization;
 using ReconService.Engine;
 using ReconService.Engine.Hooks;
+using ReconService.Engine.Operations;
 using ReconService.Models;
 using ReconService.Models.Tensors;
 using ReconService.Models.Wire;
@@ -43,8 +44,9 @@ public sealed class RequestExamples(EngineHost host, GptTokenizer tokenizer)
             ActivationLocations.MlpPostAct, ActivationLocations.ResidDeltaMlp, ActivationLocations.ResidDeltaAttn];
 
         using var scope = torch.NewDisposeScope();
-        using var forward = engine.Forward(torch.tensor(tokens.Select(t => (long)t).ToArray(), torch.int64), capture);
-        TensorPayload At(string location, int layer) => TensorCodec.Encode(forward.Captured[location][layer], TensorEncoding.Base64);
+        var forward = engine.Execute(new ForwardOperation(tokens, "tokens", capture, null, 0)).Tensors.ToDictionary(t => t.Name, t => t.Tensor);
+        TensorPayload At(string location, int layer) =>
+            TensorCodec.Copy(forward[ForwardOperation.OutputName(location, layer < 0 ? null : layer)]);
         var postEmb = At(ActivationLocations.ResidPostEmb, -1);
         var postAttn = At(ActivationLocations.ResidPostAttn, mlpLayer);
         var final = At(ActivationLocations.ResidPostMlp, last);

@@ -11,6 +11,9 @@ namespace ReconService.Api.OpenApi;
 /// <summary>Swagger UI at <c>/swagger</c> over an OpenAPI document with a working request example for every endpoint.</summary>
 public static class SwaggerSetup
 {
+    /// <summary>Name of the API-key security scheme in the OpenAPI document.</summary>
+    public const string ApiKeyScheme = "ApiKey";
+
     /// <summary>Registers the OpenAPI generator.</summary>
     public static IServiceCollection AddReconSwagger(this IServiceCollection services)
     {
@@ -27,6 +30,16 @@ public static class SwaggerSetup
                               "data the base64 of row-major little-endian float32 values.",
             });
             options.MapType<TensorPayload>(TensorSchema);
+            // Swagger UI's "Authorize" sends the key on /v1 requests (ApiKeys:Keys); the document and UI themselves are open.
+            options.AddSecurityDefinition(ApiKeyScheme, new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.ApiKey,
+                In = ParameterLocation.Header,
+                Name = Security.ApiKeyOptions.Header,
+                Description = "Required on /v1 endpoints when the service has ApiKeys:Keys configured.",
+            });
+            options.AddSecurityRequirement(document => new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(ApiKeyScheme, document)] = [] });
+            options.OperationFilter<RouteParameterFilter>();
             options.OperationFilter<ExampleOperationFilter>();
             var xml = Path.Combine(AppContext.BaseDirectory, "ReconService.Models.xml");
             if (File.Exists(xml)) options.IncludeXmlComments(xml);
@@ -55,6 +68,27 @@ public static class SwaggerSetup
             ["data"] = new OpenApiSchema { Description = "base64 string, or nested arrays of numbers", Type = JsonSchemaType.String | JsonSchemaType.Array },
         },
     };
+
+    /// <summary>
+    /// Declares the route's path parameters (<c>{name}</c>) that the handler does not bind itself: engine endpoints read
+    /// them in their operation mapping, so the API explorer does not see them.
+    /// </summary>
+    private sealed class RouteParameterFilter : IOperationFilter
+    {
+        public void Apply(OpenApiOperation operation, OperationFilterContext context)
+        {
+            var path = context.ApiDescription.RelativePath ?? "";
+            foreach (var name in System.Text.RegularExpressions.Regex.Matches(path, @"\{([^}:?]+)[^}]*\}").Select(m => m.Groups[1].Value))
+            {
+                operation.Parameters ??= [];
+                if (operation.Parameters.Any(p => p.Name == name && p.In == ParameterLocation.Path)) continue;
+                operation.Parameters.Add(new OpenApiParameter
+                {
+                    Name = name, In = ParameterLocation.Path, Required = true, Schema = new OpenApiSchema { Type = JsonSchemaType.String },
+                });
+            }
+        }
+    }
 
     /// <summary>Adds the endpoint's request examples (body and path values), serialized with the app's JSON options.</summary>
     private sealed class ExampleOperationFilter(RequestExamples examples, IOptions<JsonOptions> json) : IOperationFilter

@@ -13,7 +13,7 @@ namespace ReconService.Engine.Reconstitution;
 /// </summary>
 internal sealed class Reconstituter(Transformer model, IReadOnlyDictionary<string, AutoencoderSet> autoencoders)
 {
-    /// <summary>The activation of <paramref name="spec"/> <c>[batch, ...]</c>; see <see cref="IReconstitutionEngine.Activations"/>.</summary>
+    /// <summary>The activation of <paramref name="spec"/> <c>[batch, ...]</c>; see <see cref="Operations.ActivationsOperation"/>.</summary>
     public Dual Activation(Dual resid, ActivationSpec spec, HookTree? hooks = null)
     {
         hooks ??= new HookTree();

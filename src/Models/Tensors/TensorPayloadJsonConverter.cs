@@ -41,8 +41,7 @@ public sealed class TensorPayloadJsonConverter : JsonConverter<TensorPayload>
                     else throw new TensorPayloadException("data", "expected a base64 string or nested arrays of numbers");
                     break;
                 default:
-                    reader.Skip();
-                    break;
+                    throw new TensorPayloadException(Truncate(name ?? ""), "unknown field; a tensor has dtype, shape and data");
             }
         }
         if (shape is null) throw new TensorPayloadException("shape", "is required: one non-negative integer per axis");

@@ -6,23 +6,12 @@ using ReconService.Api.Tests.Infrastructure;
 namespace ReconService.Api.Tests.Http;
 
 /// <summary>Every example in the OpenAPI document, sent as Swagger UI would, succeeds against the default model.</summary>
-public sealed class OpenApiExampleTests : IClassFixture<OpenApiExampleTests.Service>
+[Collection(DefaultModel.Name)]
+public sealed class OpenApiExampleTests
 {
-    private readonly Service _service;
+    private readonly DefaultModelService _service;
 
-    public OpenApiExampleTests(Service service) => _service = service;
-
-    public sealed class Service : IAsyncLifetime
-    {
-        public DefaultModelFactory Factory { get; } = new();
-        public HttpClient Client { get; private set; } = null!;
-        public async Task InitializeAsync() => Client = await Factory.ReadyClientAsync();
-        public Task DisposeAsync()
-        {
-            Factory.Dispose();
-            return Task.CompletedTask;
-        }
-    }
+    public OpenApiExampleTests(DefaultModelService service) => _service = service;
 
     [Fact]
     public async Task SwaggerUiIsServed()

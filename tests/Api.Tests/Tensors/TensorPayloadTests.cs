@@ -87,7 +87,7 @@ public sealed class TensorPayloadTests
     public void DataShorterThanTheShapeIsRejectedNamingTheDataField()
     {
         var payload = JsonSerializer.Deserialize<TensorPayload>(Wire.Tensor([2, 3], new float[5]).ToJsonString(), Json)!;
-        var error = Assert.Throws<RequestFieldException>(() => TensorCodec.Decode(payload, "residual"));
+        var error = Assert.Throws<ProblemException>(() => TensorCodec.Decode(payload, "residual"));
         Assert.Equal("residual.data", error.Field);
         Assert.Contains("24", error.Message);
     }
@@ -96,9 +96,9 @@ public sealed class TensorPayloadTests
     public void InvalidBase64CharactersAreRejected()
     {
         var payload = JsonSerializer.Deserialize<TensorPayload>("{\"dtype\":\"float32\",\"shape\":[2],\"data\":\"AAAA*AAAAAA=\"}", Json)!;
-        var error = Assert.Throws<RequestFieldException>(() => TensorCodec.Decode(payload, "writeVector"));
+        var error = Assert.Throws<ProblemException>(() => TensorCodec.Decode(payload, "writeVector"));
         Assert.Equal("writeVector.data", error.Field);
-        Assert.Equal(400, error.StatusCode);
+        Assert.Equal(400, error.Status);
     }
 
     [Theory]

@@ -1,0 +1,59 @@
+using Microsoft.Extensions.Options;
+using ReconService.Api.Configuration;
+using ReconService.Api.Errors;
+using ReconService.Api.Limits;
+
+namespace ReconService.Api.Tests.Limits;
+
+/// <summary>The engine queue: first come, first served, under both the slot count and the memory budget.</summary>
+public sealed class EngineQueueTests
+{
+    private static EngineQueue Queue(long budget, int concurrency = 4, int length = 8, int timeoutSeconds = 60) =>
+        new(Options.Create(new QueueOptions { Concurrency = concurrency, Length = length, TimeoutSeconds = timeoutSeconds }),
+            Options.Create(new LimitsOptions { MaxEngineMemoryBytes = budget }));
+
+    [Fact]
+    public async Task ASmallRequestDoesNotOvertakeALargerOneWaitingBeforeIt()
+    {
+        var queue = Queue(budget: 100);
+        var a = await queue.EnterAsync(60, CancellationToken.None);
+        var b = queue.EnterAsync(60, CancellationToken.None).AsTask();
+        var c = queue.EnterAsync(10, CancellationToken.None).AsTask(); // would fit beside a, but b came first
+        await Task.Delay(100);
+        Assert.False(b.IsCompleted);
+        Assert.False(c.IsCompleted);
+        Assert.Equal((1, 2, 60L), (queue.Statistics().Running, queue.Statistics().Queued, queue.Statistics().ReservedBytes));
+
+        a.Dispose();
+        using var bLease = await b;
+        using var cLease = await c;
+        Assert.Equal((2, 0, 70L, 70L), (queue.Statistics().Running, queue.Statistics().Queued, queue.Statistics().ReservedBytes,
+            queue.Statistics().ReservedBytesPeak));
+    }
+
+    [Fact]
+    public async Task AFullQueueIsA429AndALongWaitA503BothWithRetryAfter()
+    {
+        var queue = Queue(budget: 100, concurrency: 1, length: 1, timeoutSeconds: 1);
+        using var running = await queue.EnterAsync(1, CancellationToken.None);
+        var waiting = queue.EnterAsync(1, CancellationToken.None).AsTask();
+        var full = await Assert.ThrowsAsync<ProblemException>(async () => await queue.EnterAsync(1, CancellationToken.None));
+        Assert.Equal((429, "queue"), (full.Status, full.Field));
+        Assert.True(full.Headers.ContainsKey("Retry-After"));
+        var late = await Assert.ThrowsAsync<ProblemException>(() => waiting);
+        Assert.Equal(503, late.Status);
+        Assert.Equal((1L, 1L), (queue.Statistics().Rejected, queue.Statistics().TimedOut));
+    }
+
+    [Fact]
+    public async Task AClientThatLeavesGivesUpItsPlace()
+    {
+        var queue = Queue(budget: 100, concurrency: 1);
+        using var running = await queue.EnterAsync(1, CancellationToken.None);
+        using var leaving = new CancellationTokenSource();
+        var waiting = queue.EnterAsync(1, leaving.Token).AsTask();
+        leaving.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting);
+        Assert.Equal((0, 1L), (queue.Statistics().Queued, queue.Statistics().Abandoned));
+    }
+}
