@@ -34,6 +34,30 @@ public sealed class RequestExamples(EngineHost host, GptTokenizer tokenizer)
         return _examples.TryGetValue(kind, out var examples) ? examples : [];
     }
 
+    /// <summary>The prompt of the attribution examples, and the next token they explain.</summary>
+    public const string AttributionPrompt = "And the", AttributionTarget = " LORD", AttributionDistractor = " king";
+
+    /// <summary>
+    /// "Which nodes make the model predict ' LORD' after 'And the'?": logit_diff against ' king' (the first token of each
+    /// text), neurons and heads; and, when an MLP autoencoder is loaded, the same with it spliced in and the top 3 nodes verified.
+    /// </summary>
+    private RequestExample[] AttributionExamples(IReconstitutionEngine engine)
+    {
+        var noRoute = new Dictionary<string, string>();
+        var target = tokenizer.Encode(AttributionTarget)[0];
+        var distractor = tokenizer.Encode(AttributionDistractor)[0];
+        var loss = new AttributionLossRequest { Name = AttributionLossName.LogitDiff, TargetTokens = [target], DistractorTokens = [distractor] };
+        var list = new List<RequestExample>
+        {
+            new("lord", $"Which nodes make the model predict '{AttributionTarget}' (rather than '{AttributionDistractor}') after '{AttributionPrompt}'?",
+                new AttributionRequest { Prompt = AttributionPrompt, Loss = loss, TopK = 5 }, noRoute),
+        };
+        if (engine.Autoencoders.Values.OrderBy(a => a.Name, StringComparer.Ordinal).FirstOrDefault(a => a.NodeType == NodeType.MlpAutoencoderLatent) is { } ae)
+            list.Add(new("lordWithAutoencoder", $"The same with autoencoder {ae.Name} spliced in, its latents and errors as nodes, the top 3 nodes verified",
+                new AttributionRequest { Prompt = AttributionPrompt, Loss = loss, TopK = 5, Autoencoders = [ae.Name], VerifyTopN = 3 }, noRoute));
+        return [.. list];
+    }
+
     private Dictionary<ExampleKind, RequestExample[]> Build(IReconstitutionEngine engine)
     {
         var config = engine.Config;
@@ -94,6 +118,7 @@ public sealed class RequestExamples(EngineHost host, GptTokenizer tokenizer)
                 new LatentGradientRequest { Activations = input, LayerIndex = layer, LatentIndex = 0 }, route)];
         }
         examples[ExampleKind.Activations] = activations.ToArray();
+        examples[ExampleKind.Attribution] = AttributionExamples(engine);
         return examples;
     }
 }

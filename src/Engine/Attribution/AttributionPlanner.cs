@@ -37,13 +37,13 @@ internal sealed class AttributionPlanner(GptConfig config, IReadOnlyDictionary<s
 
     private int[] Sequences(AttributionSpec spec)
     {
-        if (spec.Sequences.Count == 0) throw new ReconstitutionException("tokens", "expected at least one sequence");
+        if (spec.Sequences.Count == 0) throw new ReconstitutionException(spec.TokensField, "expected at least one sequence");
         if (!spec.Batched && spec.Sequences.Count != 1)
-            throw new ReconstitutionException("tokens", $"expected one sequence when not batched, got {spec.Sequences.Count}");
+            throw new ReconstitutionException(spec.TokensField, $"expected one sequence when not batched, got {spec.Sequences.Count}");
         var lengths = new int[spec.Sequences.Count];
         for (var i = 0; i < lengths.Length; i++)
         {
-            var field = spec.Batched ? $"tokens[{i}]" : "tokens";
+            var field = spec.Batched ? $"{spec.TokensField}[{i}]" : spec.TokensField;
             var tokens = spec.Sequences[i];
             if (tokens.Count < 1 || tokens.Count > config.NCtx)
                 throw new ReconstitutionException(field, $"expected 1 <= tokens <= n_ctx ({config.NCtx}), got {tokens.Count}");

@@ -14,6 +14,9 @@ public sealed record AttributionSpec
     public required IReadOnlyList<IReadOnlyList<int>> Sequences { get; init; }
     /// <summary>Whether the answer is a batch (<c>results</c>) even for one sequence.</summary>
     public bool Batched { get; init; }
+    /// <summary>The request field the sequences came from, for errors: <c>tokens</c>, <c>prompt</c> or <c>prompts</c>
+    /// (a batch's sequence i is <c>&lt;field&gt;[i]</c>).</summary>
+    public string TokensField { get; init; } = "tokens";
     /// <summary>The loss; required unless <see cref="Trace"/> is given, and with a <c>V</c> trace.</summary>
     public AttributionLossSpec? Loss { get; init; }
     /// <summary>The traced node, when attributing to a node's pre-activation instead of a loss.</summary>
@@ -44,10 +47,13 @@ public sealed record AttributionSpec
     /// <param name="request">The wire request.</param>
     /// <param name="sequences">Token ids of each sequence.</param>
     /// <param name="batched">Whether the request named a batch (<c>tokens</c> as lists, or <c>prompts</c>).</param>
-    public static AttributionSpec FromWire(AttributionRequest request, IReadOnlyList<IReadOnlyList<int>> sequences, bool batched) => new()
+    /// <param name="tokensField">The field the sequences came from: <c>tokens</c>, <c>prompt</c> or <c>prompts</c>.</param>
+    public static AttributionSpec FromWire(AttributionRequest request, IReadOnlyList<IReadOnlyList<int>> sequences, bool batched,
+        string tokensField = "tokens") => new()
     {
         Sequences = sequences,
         Batched = batched,
+        TokensField = tokensField,
         Loss = request.Loss is { } l ? new AttributionLossSpec(l.Name, l.TargetTokens, l.DistractorTokens ?? [], l.Position) : null,
         Trace = request.Trace is { } t
             ? new AttributionTraceSpec(t.NodeType, t.LayerIndex, t.TensorIndices, t.AttentionTraceType, t.Autoencoder)

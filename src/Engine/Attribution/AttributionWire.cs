@@ -7,19 +7,29 @@ namespace ReconService.Engine.Attribution;
 /// <summary>
 /// Maps an <see cref="AttributionResult"/> to the wire answer of <c>POST /v1/attribution</c>
 /// (<see cref="AttributionResponse"/>, or <see cref="AttributionBatchResponse"/> for a batch). Tensors are encoded by the
-/// caller, who gets each one with its path (<c>logits</c>, <c>sums/&lt;group&gt;/&lt;scalar&gt;</c>,
-/// <c>scalars/&lt;group&gt;/&lt;scalar&gt;/&lt;layer&gt;</c>) for the <c>output</c> reduction and safetensors names.
+/// caller, who gets each one with its name (<see cref="TensorName"/>) for the <c>output</c> reduction and safetensors.
 /// </summary>
 public static class AttributionWire
 {
+    /// <summary>
+    /// A tensor's name in the answer: the keys on its path joined with <c>/</c> (<c>../shared/docs/api.md</c>, "Binary
+    /// tensors"): <c>logits</c>, <c>sums/&lt;group&gt;/&lt;scalar&gt;</c>, <c>scalars/&lt;group&gt;/&lt;scalar&gt;/&lt;layer|none&gt;</c>,
+    /// under <c>results/&lt;i&gt;/</c> in a batch answer.
+    /// </summary>
+    /// <param name="batched">Whether the answer is <c>{"results": [...]}</c>.</param>
+    /// <param name="sequence">Index of the sequence.</param>
+    /// <param name="path">The path within one sequence's answer.</param>
+    public static string TensorName(bool batched, int sequence, string path) =>
+        batched ? $"results/{sequence.ToString(System.Globalization.CultureInfo.InvariantCulture)}/{path}" : path;
+
     /// <summary>The answer: one response, or <c>{"results": [...]}</c> when the request named a batch.</summary>
     /// <param name="result">What <see cref="AttributionEngine.Run"/> returned.</param>
-    /// <param name="encode">Encodes a result tensor (float32, CPU) found at a path.</param>
+    /// <param name="encode">Encodes a result tensor (float32, CPU) given its name (<see cref="TensorName"/>).</param>
     public static object ToAnswer(AttributionResult result, Func<string, torch.Tensor, TensorPayload> encode) => result.Batched
-        ? new AttributionBatchResponse([.. result.Results.Select(r => ToResponse(r, encode))])
+        ? new AttributionBatchResponse([.. result.Results.Select((r, i) => ToResponse(r, (path, t) => encode(TensorName(true, i, path), t)))])
         : ToResponse(result.Results[0], encode);
 
-    /// <summary>The answer for one sequence.</summary>
+    /// <summary>The answer for one sequence; <paramref name="encode"/> gets each tensor's path within it.</summary>
     public static AttributionResponse ToResponse(AttributionSequenceResult r, Func<string, torch.Tensor, TensorPayload> encode) => new(
         [.. r.Tokens], r.Loss, r.UnablatedLoss, r.TracedValue,
         r.Logits is null ? null : encode("logits", r.Logits),
@@ -29,7 +39,8 @@ public static class AttributionWire
         r.Scalars?.ToDictionary(g => g.Key, g => (IReadOnlyDictionary<string, IReadOnlyDictionary<string, TensorPayload>>)g.Value.ToDictionary(
             s => s.Key, s => (IReadOnlyDictionary<string, TensorPayload>)s.Value.ToDictionary(
                 l => l.Key, l => encode($"scalars/{g.Key}/{s.Key}/{l.Key}", l.Value)))),
-        r.Verification?.Select(v => new AttributionVerification(Node(v.Node), v.ActTimesGrad, v.EstimatedChange, v.ExactChange, v.AblatedValue)).ToArray());
+        r.Verification?.Select(v => new AttributionVerification(v.Node.NodeType, v.Node.LayerIndex, v.Node.TensorIndices, v.Node.Autoencoder, v.Node.Values,
+            v.ActTimesGrad, v.EstimatedChange, v.ExactChange, v.AblatedValue)).ToArray());
 
     private static AttributionNode Node(AttributionNodeRow row) => new(row.NodeType, row.LayerIndex, row.TensorIndices, row.Autoencoder, row.Values);
 }

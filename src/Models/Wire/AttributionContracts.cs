@@ -45,11 +45,6 @@ public sealed record AttributionRequest : TensorRequest
     public bool DetachLayerNormScale { get; init; } = true;
     /// <summary>Re-run the forward with each of the n nodes of largest |act × grad| set to zero; report the exact change.</summary>
     public int VerifyTopN { get; init; }
-    /// <summary>
-    /// The <c>output</c> block of the transport issue (positions, indices, topK, by, dtype), applied to the answer's
-    /// tensors; kept as raw JSON here until its record lands.
-    /// </summary>
-    public JsonElement? Output { get; init; }
 }
 
 /// <summary>The loss the backward pass starts from (TDB's <c>LossFnConfig</c>).</summary>
@@ -108,7 +103,7 @@ public sealed record AttributionAblationRequest
 /// <param name="NodeTable">Union of each group's top and bottom k nodes, each with its values in every group.</param>
 /// <param name="Sums">Group, then TDB scalar name: per-token sums <c>[tokens]</c> (<c>[q, k]</c> for attention).</param>
 /// <param name="Scalars">With <c>dense</c>: group, TDB scalar name, layer (<c>"0"</c>... or <c>"none"</c>): the full tensor.</param>
-/// <param name="Verification">With <c>verifyTopN</c>: each verified node's estimated and exact change.</param>
+/// <param name="Verification">With <c>verifyTopN</c>: the verified nodes, largest |act × grad| first, each with its estimated and exact change.</param>
 public sealed record AttributionResponse(
     int[] Tokens, double? Loss, double? UnablatedLoss, double? TracedValue, TensorPayload? Logits,
     AttributionNode[] NodeTable, IReadOnlyDictionary<string, IReadOnlyDictionary<string, TensorPayload>> Sums,
@@ -128,13 +123,22 @@ public sealed record AttributionBatchResponse(AttributionResponse[] Results);
 public sealed record AttributionNode(
     AttributionNodeType NodeType, int? LayerIndex, long[] TensorIndices, string? Autoencoder, IReadOnlyDictionary<string, float> Values);
 
-/// <summary>One verified node: its first-order estimate next to the exact change of the loss (or traced value).</summary>
-/// <param name="Node">The node (its <see cref="AttributionNode.Values"/> hold its act × grad).</param>
+/// <summary>
+/// One verified node (<c>verifyTopN</c>): the node as in the node table, its first-order estimate of the change when it
+/// is set to zero, and the exact change measured with one more forward pass.
+/// </summary>
+/// <param name="NodeType">Node kind, as in <see cref="AttributionNode.NodeType"/>.</param>
+/// <param name="LayerIndex">Layer; null for <c>layer</c> nodes.</param>
+/// <param name="TensorIndices"><c>[t, unit]</c> or <c>[q, k, head]</c>.</param>
+/// <param name="Autoencoder">For latent and error nodes: the autoencoder's name.</param>
+/// <param name="Values">The node's value in every requested group (act × grad always included).</param>
 /// <param name="ActTimesGrad">Its act × grad.</param>
-/// <param name="EstimatedChange">First-order change when the node is set to zero: <c>-act × grad</c>.</param>
-/// <param name="ExactChange">Loss (or traced value) with the node set to zero, minus the unchanged one.</param>
+/// <param name="Estimate">First-order change of the loss (or traced value) when the node is set to zero: <c>-act × grad</c>.</param>
+/// <param name="LossChange">Exact change: loss (or traced value) with the node set to zero, minus the unchanged one.</param>
 /// <param name="AblatedValue">Loss (or traced value) with the node set to zero.</param>
-public sealed record AttributionVerification(AttributionNode Node, double ActTimesGrad, double EstimatedChange, double ExactChange, double AblatedValue);
+public sealed record AttributionVerification(
+    AttributionNodeType NodeType, int? LayerIndex, long[] TensorIndices, string? Autoencoder, IReadOnlyDictionary<string, float> Values,
+    double ActTimesGrad, double Estimate, double LossChange, double AblatedValue);
 
 /// <summary>Loss functions (TDB's <c>LossFnName</c>, plus <c>logprob</c>).</summary>
 [JsonConverter(typeof(StrictEnumConverter<AttributionLossName>))]

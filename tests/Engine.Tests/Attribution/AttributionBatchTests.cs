@@ -122,7 +122,11 @@ public sealed class AttributionWireTests(RandomAttribution random) : IClassFixtu
         }
         Assert.NotNull(json["sums"]!["act_times_grad"]!["online_mlp_autoencoder_act_times_grad"]!["shape"]);
         Assert.NotNull(json["scalars"]!["direction_write"]!["online_residual_mlp_autoencoder_error_write_to_final_residual_grad"]!["0"]);
-        Assert.Equal(["ablatedValue", "actTimesGrad", "estimatedChange", "exactChange", "node"], json["verification"]![0]!.AsObject().Select(p => p.Key).Order());
+        var verified = json["verification"]![0]!.AsObject();
+        string[] verifiedKeys = [.. ((string)verified["nodeType"]!).StartsWith("mlp_autoencoder_", StringComparison.Ordinal) ? ["autoencoder"] : Array.Empty<string>(),
+            .. (string)verified["nodeType"]! == "layer" ? Array.Empty<string>() : ["layerIndex"],
+            "ablatedValue", "actTimesGrad", "estimate", "lossChange", "nodeType", "tensorIndices", "values"];
+        Assert.Equal(verifiedKeys.Order(), verified.Select(p => p.Key).Order());
         Assert.Equal(result.Results[0].Tensors().Select(t => t.Path).Order(), paths.Order());
     }
 }
