@@ -181,6 +181,13 @@ class ReconClient:
         body = {"residual": encode_tensor(residual), "detachLayerNormScale": bool(detach_layer_norm_scale)}
         return decode_tensor(self._request("POST", "/v1/logprobs", body)["logprobs"])
 
+    # -- attribution (the module reconclient.attribution) -------------------------------------------
+    def attribution(self, *args, **kwargs):
+        """POST /v1/attribution: see :func:`reconclient.attribution.attribution`."""
+        from .attribution import attribution  # noqa: PLC0415
+
+        return attribution(self, *args, **kwargs)
+
     # -- autoencoders ------------------------------------------------------------------------------
     def encode(self, name: str, activations, layer_index: int) -> np.ndarray:
         """POST /v1/autoencoders/{name}/encode: latents [tokens, n_latents] of raw activations of the autoencoder's input type."""

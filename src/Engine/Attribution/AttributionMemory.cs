@@ -29,9 +29,13 @@ internal static class AttributionMemory
     }
 
     /// <summary>
-    /// Peak bytes: for the largest group of equal-length sequences (they run together), what the forward keeps for the
-    /// backward pass (attention maps, MLP activations, residuals, autoencoder latents), the derived scalars of every
-    /// computed group, the logits; plus the answer's tensors.
+    /// Peak bytes, as an upper bound of what libtorch allocates (checked against the process's peak resident memory by
+    /// <c>bench/AttributionBench --memory</c>). For the largest group of equal-length sequences (groups run one after
+    /// another): what the forward keeps for the backward pass and the gradients it returns, per layer 5 values per
+    /// query-key pair and head (scores, probabilities and their copies; the probabilities' gradient), 16 per token and
+    /// d_model, 6 per token and d_ff, and for each spliced autoencoder its latents and input; the derived scalars, of
+    /// which only one family at one layer is alive at a time (its computed groups plus 4 tensors of intermediates) unless
+    /// <c>dense</c> keeps them all; the logits and their softmax. Plus the answer's tensors.
     /// </summary>
     public static long WorkingBytes(AttributionSpec spec, IReadOnlyList<AttributionGroup> groups, IReadOnlyList<NodeFamily> families,
         IReadOnlyList<SplicedFamily> splices, int[] lengths, GptConfig config)
@@ -41,15 +45,19 @@ internal static class AttributionMemory
         foreach (var byLength in lengths.GroupBy(l => l))
         {
             long b = byLength.Count(), t = byLength.Key;
-            long perLayer = b * t * t * config.NHeads * 6 + b * t * config.DModel * 16 + b * t * config.DFf * 6;
+            long perLayer = b * t * t * config.NHeads * 5 + b * t * config.DModel * 16 + b * t * config.DFf * 6;
             long elements = perLayer * config.NLayers;
             foreach (var splice in splices)
                 foreach (var ae in splice.Set.Layers.Values)
                     elements += b * t * ae.NLatents * 4 + b * t * ae.NInputs * 4;
+            long scalars = 0;
             foreach (var family in families)
                 foreach (var layer in family.LayerKeys)
-                    elements += computed * b * family.Shape(t, config, layer).Aggregate(1L, (x, y) => x * y);
-            elements += 2 * b * (spec.Dense ? t : 1) * config.NVocab;
+                {
+                    var values = b * family.Shape(t, config, layer).Aggregate(1L, (x, y) => x * y);
+                    scalars = spec.Dense ? scalars + computed * values : Math.Max(scalars, (computed + 4) * values);
+                }
+            elements += scalars + 2 * b * (spec.Dense ? t : 1) * config.NVocab;
             peak = Math.Max(peak, elements * sizeof(float));
         }
         var answer = Tensors(spec, groups, families, lengths, config).Sum(p => p.Shape.Aggregate(1L, (x, y) => x * y));

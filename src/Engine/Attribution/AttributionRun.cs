@@ -7,9 +7,9 @@ namespace ReconService.Engine.Attribution;
 
 /// <summary>
 /// The attribution of a group of equal-length sequences, run together: one recorded forward pass, one backward pass
-/// from the summed objective (sequences are independent, so each gets its own gradient), the derived scalars, then per
-/// sequence the node table, the sums, the dense scalars and the verification. An extra forward without ablations gives
-/// the unablated loss.
+/// from the summed objective (sequences are independent, so each gets its own gradient), the derived scalars reduced
+/// layer by layer (each layer's recorded activations and gradients released once reduced), then per sequence the node
+/// table, the sums, the dense scalars and the verification. An extra forward without ablations gives the unablated loss.
 /// </summary>
 internal sealed class AttributionRun(AttributionEngine engine, AttributionPlan plan, IReadOnlyList<int> sequences)
 {
@@ -40,8 +40,10 @@ internal sealed class AttributionRun(AttributionEngine engine, AttributionPlan p
             traced = _objective.Traced(pass.TraceResidual!, lossGradient);
         }
         var directionAt = plan.Trace is null ? pass.FinalResidual : pass.TraceResidual!;
-        var gradient = plan.NeedsGradient ? Backward((traced ?? lossValues)!, pass, directionAt) : t => zeros_like(t);
-        var scalars = DerivedScalars.Compute(plan, pass, gradient, plan.NeedsGradient ? gradient(directionAt) : null, engine.Weights, _config);
+        var gradients = plan.NeedsGradient ? Gradients.Backward((traced ?? lossValues)!, pass, directionAt) : new Gradients();
+        var scalars = new ReducedScalars(plan, sequences.Count);
+        DerivedScalars.Compute(plan, pass, gradients.Of, plan.NeedsGradient ? gradients.Of(directionAt) : null, engine.Weights, _config, scalars,
+            layer => Release(pass, layer, gradients));
         var unablated = plan.Ablations.Count > 0 && lossValues is not null ? Unablated(tokens, position) : null;
         using var _ = no_grad();
         for (var b = 0; b < sequences.Count; b++)
@@ -54,19 +56,20 @@ internal sealed class AttributionRun(AttributionEngine engine, AttributionPlan p
     }
 
     /// <summary>
-    /// One backward pass from the summed objective to every recorded tensor that needs a gradient; returns a lookup
-    /// giving zeros for tensors the objective does not depend on (nodes downstream of a traced node).
+    /// Disposes what the pass recorded at <paramref name="layer"/> and the gradients with respect to it: every family
+    /// there has been reduced, and nothing later reads them (verification restarts from the kept layer inputs).
     /// </summary>
-    private static Func<Tensor, Tensor> Backward(Tensor objective, AttributedPass pass, Tensor direction)
+    private static void Release(AttributedPass pass, int layer, Gradients gradients)
     {
-        var inputs = new List<Tensor> { pass.Embedding, direction };
-        inputs.AddRange(pass.Probs.Concat(pass.PostAct).Concat(pass.DeltaMlp).OfType<Tensor>());
-        inputs.AddRange(pass.Splices.Values.Select(s => s.Output));
-        var unique = inputs.Where(t => t.requires_grad).DistinctBy(t => t.Handle).ToList();
-        var gradients = autograd.grad([objective.sum()], unique, allow_unused: true);
-        var byHandle = new Dictionary<IntPtr, Tensor?>();
-        for (var i = 0; i < unique.Count; i++) byHandle[unique[i].Handle] = gradients[i];
-        return t => byHandle.TryGetValue(t.Handle, out var g) && g is { IsInvalid: false } ? g : zeros_like(t);
+        var recorded = new List<Tensor?> { pass.Probs[layer], pass.Values[layer], pass.PostAct[layer], pass.DeltaMlp[layer] };
+        foreach (var ((_, at), record) in pass.Splices.Where(s => s.Key.Layer == layer))
+            recorded.AddRange([record.Input, record.Latents, record.Unablated, record.Output]);
+        foreach (var t in recorded.OfType<Tensor>().DistinctBy(t => t.Handle).ToList())
+        {
+            gradients.Release(t);
+            t.Dispose();
+        }
+        pass.Probs[layer] = pass.Values[layer] = pass.PostAct[layer] = pass.DeltaMlp[layer] = null;
     }
 
     /// <summary>The loss of each sequence without ablations (splices without ablations leave values unchanged, so none runs).</summary>
@@ -78,7 +81,7 @@ internal sealed class AttributionRun(AttributionEngine engine, AttributionPlan p
         return _objective.Loss(pass.Logits[TensorIndex.Colon, 0]);
     }
 
-    private AttributionSequenceResult Assemble(int b, AttributedPass pass, DerivedScalars scalars, Tensor? loss, Tensor? unablated,
+    private AttributionSequenceResult Assemble(int b, AttributedPass pass, ReducedScalars scalars, Tensor? loss, Tensor? unablated,
         Tensor? traced, IReadOnlyList<AttributionVerificationRow>? verification)
     {
         var tokens = plan.Spec.Sequences[sequences[b]];
@@ -93,16 +96,9 @@ internal sealed class AttributionRun(AttributionEngine engine, AttributionPlan p
             for (var f = 0; f < plan.Families.Count; f++)
             {
                 var family = plan.Families[f];
-                // TDB's intermediate sums: over layers and every axis but the token axes, layers in order.
-                Tensor? sum = null;
-                foreach (var layer in family.LayerKeys)
-                {
-                    var perLayer = scalars[f, group, layer][b].sum(-1);
-                    sum = sum is null ? perLayer : sum + perLayer;
-                }
-                groupSums[family.Dst(group)] = Out(sum!);
+                groupSums[family.Dst(group)] = Out(scalars.Sum(f, group)[b]);
                 if (dense is not null)
-                    groupDense[family.Dst(group)] = family.LayerKeys.ToDictionary(AttributionNames.Layer, l => Out(scalars[f, group, l][b]));
+                    groupDense[family.Dst(group)] = family.LayerKeys.ToDictionary(AttributionNames.Layer, l => Out(scalars.Dense(f, group, l)[b]));
             }
             sums[AttributionNames.Of(group)] = groupSums;
             if (dense is not null) dense[AttributionNames.Of(group)] = groupDense;
@@ -115,4 +111,35 @@ internal sealed class AttributionRun(AttributionEngine engine, AttributionPlan p
 
     /// <summary>A result tensor: on the CPU, its own contiguous storage, in the caller's dispose scope.</summary>
     private static Tensor Out(Tensor t) => t.detach().cpu().clone().MoveToOuterDisposeScope();
+}
+
+/// <summary>
+/// The objective's gradients with respect to the recorded tensors, from one backward pass; zeros for a tensor the
+/// objective does not depend on (nodes downstream of a traced node). Gradients can be released one tensor at a time.
+/// </summary>
+internal sealed class Gradients
+{
+    private readonly Dictionary<IntPtr, Tensor?> _byHandle = [];
+
+    /// <summary>One backward pass from the summed objective to every recorded tensor that needs a gradient.</summary>
+    public static Gradients Backward(Tensor objective, AttributedPass pass, Tensor direction)
+    {
+        var inputs = new List<Tensor> { pass.Embedding, direction };
+        inputs.AddRange(pass.Probs.Concat(pass.PostAct).Concat(pass.DeltaMlp).OfType<Tensor>());
+        inputs.AddRange(pass.Splices.Values.Select(s => s.Output));
+        var unique = inputs.Where(t => t.requires_grad).DistinctBy(t => t.Handle).ToList();
+        var gradients = autograd.grad([objective.sum()], unique, allow_unused: true);
+        var result = new Gradients();
+        for (var i = 0; i < unique.Count; i++) result._byHandle[unique[i].Handle] = gradients[i];
+        return result;
+    }
+
+    /// <summary>The gradient with respect to <paramref name="t"/>, or zeros like it (in the caller's dispose scope).</summary>
+    public Tensor Of(Tensor t) => _byHandle.TryGetValue(t.Handle, out var g) && g is { IsInvalid: false } ? g : zeros_like(t);
+
+    /// <summary>Disposes the gradient with respect to <paramref name="t"/>, if any.</summary>
+    public void Release(Tensor t)
+    {
+        if (_byHandle.Remove(t.Handle, out var g)) g?.Dispose();
+    }
 }

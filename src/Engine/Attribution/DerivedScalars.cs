@@ -7,34 +7,35 @@ namespace ReconService.Engine.Attribution;
 
 /// <summary>
 /// TDB's derived scalars for every node family, computed group, and layer, each <c>[B, ...node shape]</c>, from one
-/// recorded pass and its gradients (formulas: <c>../shared/golden/attribution/README.md</c>). A head's write norm and
+/// recorded pass and its gradients (formulas: <c>../shared/golden/attribution/README.md</c>), handed one family and
+/// layer at a time to a <see cref="ReducedScalars"/> and disposed once reduced: layer by layer (the embedding first),
+/// every family at a layer, then the layer's recorded activations and gradients are released. A head's write norm and
 /// direction write are its probability times per-key quantities (<c>||v W_O||</c>, <c>v . (g W_O)</c>): no
 /// <c>[q, k, heads, d_model]</c> write vectors are ever built. Latent scalars touch only latents active in the batch.
 /// </summary>
-internal sealed class DerivedScalars
+internal static class DerivedScalars
 {
-    private readonly Dictionary<(int Family, AttributionGroup Group, int? Layer), Tensor> _values = [];
-
-    /// <summary>The scalar of family <paramref name="family"/> (index into the plan's families) in a group at a layer.</summary>
-    public Tensor this[int family, AttributionGroup group, int? layer] => _values[(family, group, layer)];
-
     /// <param name="plan">The plan.</param>
     /// <param name="pass">The recorded pass.</param>
     /// <param name="gradient">The objective's gradient with respect to a recorded tensor (zeros when it has none).</param>
     /// <param name="direction">The gradient at the final residual, or at the traced node's residual <c>[B, T, d_model]</c>.</param>
     /// <param name="weights">Model weights and cached norms.</param>
     /// <param name="config">Model sizes.</param>
-    public static DerivedScalars Compute(AttributionPlan plan, AttributedPass pass, Func<Tensor, Tensor> gradient, Tensor? direction,
-        AttributionWeights weights, GptConfig config)
+    /// <param name="into">Receives each family's scalars at each layer.</param>
+    /// <param name="layerDone">Called once every family at a layer has been reduced (not for the embedding).</param>
+    public static void Compute(AttributionPlan plan, AttributedPass pass, Func<Tensor, Tensor> gradient, Tensor? direction,
+        AttributionWeights weights, GptConfig config, ReducedScalars into, Action<int> layerDone)
     {
         using var _ = no_grad();
-        var result = new DerivedScalars();
         var groups = plan.ComputedGroups;
-        for (var f = 0; f < plan.Families.Count; f++)
+        IEnumerable<int?> layers = [null, .. Enumerable.Range(0, config.NLayers).Select(l => (int?)l)];
+        foreach (var layer in layers)
         {
-            var family = plan.Families[f];
-            foreach (var layer in family.LayerKeys)
+            for (var f = 0; f < plan.Families.Count; f++)
             {
+                var family = plan.Families[f];
+                if (!family.LayerKeys.Contains(layer)) continue;
+                using var scope = NewDisposeScope();
                 var counts = DirectionCounts(plan.Trace, family, layer);
                 var scalars = family.Kind switch
                 {
@@ -45,19 +46,18 @@ internal sealed class DerivedScalars
                         gradient, direction, weights, layer.Value),
                     _ => Errors(family.Splice!, pass.Splices[(family.Splice!.Index, layer!.Value)], gradient, direction, weights, layer.Value),
                 };
-                foreach (var group in groups)
-                    result._values[(f, group, layer)] = group == AttributionGroup.DirectionWrite && !counts
-                        ? zeros_like(scalars.Activation.Value)
-                        : group switch
-                        {
-                            AttributionGroup.Activation => scalars.Activation.Value,
-                            AttributionGroup.ActTimesGrad => scalars.ActTimesGrad.Value,
-                            AttributionGroup.WriteNorm => scalars.WriteNorm.Value,
-                            _ => scalars.DirectionWrite.Value,
-                        };
+                into.Add(f, layer, groups.ToDictionary(g => g, g => g == AttributionGroup.DirectionWrite && !counts
+                    ? zeros_like(scalars.Activation.Value)
+                    : g switch
+                    {
+                        AttributionGroup.Activation => scalars.Activation.Value,
+                        AttributionGroup.ActTimesGrad => scalars.ActTimesGrad.Value,
+                        AttributionGroup.WriteNorm => scalars.WriteNorm.Value,
+                        _ => scalars.DirectionWrite.Value,
+                    }));
             }
+            if (layer is int l) layerDone(l);
         }
-        return result;
     }
 
     /// <summary>The four scalars of one family at one layer, each computed only when read.</summary>

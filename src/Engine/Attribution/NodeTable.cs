@@ -1,6 +1,5 @@
 using ReconService.Engine.Model;
 using ReconService.Models.Wire;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ReconService.Engine.Attribution;
@@ -17,7 +16,7 @@ internal readonly record struct NodeKey(int Family, int? Layer, long Flat);
 internal static class NodeTable
 {
     /// <summary>The nodes of sequence <paramref name="b"/>'s table, in TDB's order.</summary>
-    public static List<NodeKey> Select(AttributionPlan plan, DerivedScalars scalars, int b)
+    public static List<NodeKey> Select(AttributionPlan plan, ReducedScalars scalars, int b)
     {
         var keys = new List<NodeKey>();
         var seen = new HashSet<NodeKey>();
@@ -27,7 +26,8 @@ internal static class NodeTable
             {
                 var candidates = new List<(float Value, NodeKey Key)>();
                 for (var f = 0; f < plan.Families.Count; f++)
-                    candidates.AddRange(Extremes(plan.Families[f], l => scalars[f, group, l][b], f, plan.Spec.TopK, largest, abs: false));
+                    candidates.AddRange(Extremes(plan.Families[f], f, plan.Spec.TopK, largest ? Order.Largest : Order.Smallest,
+                        (c, key) => c.Extremes(group, largest).Select(flat => (c.Value(group, flat), key(flat))), scalars, b));
                 foreach (var (_, key) in candidates.OrderByDescending(c => c.Value))
                     if (seen.Add(key)) keys.Add(key);
             }
@@ -35,37 +35,24 @@ internal static class NodeTable
     }
 
     /// <summary>The <paramref name="n"/> nodes of largest |act × grad| over every family, largest first.</summary>
-    public static List<(NodeKey Key, float ActTimesGrad)> LargestActTimesGrad(AttributionPlan plan, DerivedScalars scalars, int b, int n)
+    public static List<(NodeKey Key, float ActTimesGrad)> LargestActTimesGrad(AttributionPlan plan, ReducedScalars scalars, int b, int n)
     {
         var candidates = new List<(float Value, NodeKey Key)>();
         for (var f = 0; f < plan.Families.Count; f++)
-            candidates.AddRange(Extremes(plan.Families[f], l => scalars[f, AttributionGroup.ActTimesGrad, l][b], f, n, largest: true, abs: true));
+            candidates.AddRange(Extremes(plan.Families[f], f, n, Order.LargestMagnitude,
+                (c, key) => c.LargestActTimesGrad.Select(flat => (c.Value(AttributionGroup.ActTimesGrad, flat), key(flat))), scalars, b));
         return candidates.OrderByDescending(c => Math.Abs(c.Value)).Take(n).Select(c => (c.Key, c.Value)).ToList();
     }
 
     /// <summary>Rows for <paramref name="keys"/>: node type, layer, indices, and the value in every requested group.</summary>
-    public static List<AttributionNodeRow> Rows(AttributionPlan plan, DerivedScalars scalars, int b, IReadOnlyList<NodeKey> keys,
-        long tokens, GptConfig config)
+    public static List<AttributionNodeRow> Rows(AttributionPlan plan, ReducedScalars scalars, int b, IReadOnlyList<NodeKey> keys,
+        long tokens, GptConfig config) => keys.Select(key =>
     {
-        var values = keys.Select(_ => new Dictionary<string, float>()).ToList();
-        foreach (var byPlace in keys.Select((key, row) => (key, row)).GroupBy(k => (k.key.Family, k.key.Layer)))
-        {
-            using var index = tensor(byPlace.Select(k => k.key.Flat).ToArray());
-            foreach (var group in plan.Groups)
-            {
-                var x = scalars[byPlace.Key.Family, group, byPlace.Key.Layer][b].reshape(-1);
-                var picked = x.index_select(0, index.to(x.device)).cpu().data<float>().ToArray();
-                var i = 0;
-                foreach (var (_, row) in byPlace) values[row][AttributionNames.Of(group)] = picked[i++];
-            }
-        }
-        return keys.Select((key, row) =>
-        {
-            var family = plan.Families[key.Family];
-            return new AttributionNodeRow(family.NodeType, key.Layer, Unravel(key.Flat, family.Shape(tokens, config, key.Layer)),
-                family.Splice?.Set.Name, values[row]);
-        }).ToList();
-    }
+        var family = plan.Families[key.Family];
+        var candidates = scalars.Candidates(key.Family, key.Layer, b);
+        return new AttributionNodeRow(family.NodeType, key.Layer, Unravel(key.Flat, family.Shape(tokens, config, key.Layer)),
+            family.Splice?.Set.Name, plan.Groups.ToDictionary(AttributionNames.Of, g => candidates.Value(g, key.Flat)));
+    }).ToList();
 
     /// <summary>A flat index as one index per axis of <paramref name="shape"/>.</summary>
     public static long[] Unravel(long flat, long[] shape)
@@ -97,22 +84,24 @@ internal static class NodeTable
         return candidates.index_select(0, order);
     }
 
-    /// <summary>TDB's <c>ActivationsAndMetadata.topk</c>: the top (or bottom) k of each layer, then the k extreme of those.</summary>
-    private static IEnumerable<(float Value, NodeKey Key)> Extremes(NodeFamily family, Func<int?, Tensor> perSequence, int f, int k,
-        bool largest, bool abs)
+    private enum Order { Largest, Smallest, LargestMagnitude }
+
+    /// <summary>
+    /// TDB's <c>ActivationsAndMetadata.topk</c> over one family: each layer's own top (or bottom) k (its candidates, kept
+    /// in layer order), then the k most extreme of those.
+    /// </summary>
+    private static IEnumerable<(float Value, NodeKey Key)> Extremes(NodeFamily family, int f, int k, Order order,
+        Func<LayerCandidates, Func<long, NodeKey>, IEnumerable<(float Value, NodeKey Key)>> pick, ReducedScalars scalars, int b)
     {
         var candidates = new List<(float Value, NodeKey Key)>();
         foreach (var layer in family.LayerKeys)
+            candidates.AddRange(pick(scalars.Candidates(f, layer, b), flat => new NodeKey(f, layer, flat)));
+        var ordered = order switch
         {
-            var x = perSequence(layer).reshape(-1);
-            var count = (int)Math.Min(k, x.shape[0]);
-            var indices = Extreme(abs ? x.abs() : x, count, largest);
-            var values = x.index_select(0, indices).cpu().data<float>().ToArray();
-            var flat = indices.cpu().data<long>().ToArray();
-            for (var i = 0; i < count; i++) candidates.Add((values[i], new NodeKey(f, layer, flat[i])));
-        }
-        var ordered = abs ? candidates.OrderByDescending(c => Math.Abs(c.Value))
-            : largest ? candidates.OrderByDescending(c => c.Value) : candidates.OrderBy(c => c.Value);
+            Order.LargestMagnitude => candidates.OrderByDescending(c => Math.Abs(c.Value)),
+            Order.Largest => candidates.OrderByDescending(c => c.Value),
+            _ => candidates.OrderBy(c => c.Value),
+        };
         return ordered.Take(k).ToList();
     }
 }

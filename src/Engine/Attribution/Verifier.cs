@@ -9,7 +9,7 @@ namespace ReconService.Engine.Attribution;
 /// the exact change of the loss (or traced value) next to its first-order estimate <c>-act × grad</c>.
 /// </summary>
 internal sealed class Verifier(AttributionEngine engine, AttributionPlan plan, Objective objective, AttributedPass pass,
-    DerivedScalars scalars, int b, int position)
+    ReducedScalars scalars, int b, int position)
 {
     /// <summary>Verifies the nodes against <paramref name="unchanged"/>, the sequence's loss (or traced value).</summary>
     public List<AttributionVerificationRow> Run(double unchanged)
