@@ -1,20 +1,24 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
+using ReconService.Models.Tensors;
+using ReconService.Models.Tensors.Safetensors;
 
 namespace ReconService.Bench;
 
 /// <summary>
-/// <c>--probe-budget [--clients 32] [--tokens 1024] [--budget BYTES] [--concurrency 32]</c>: that many logprobs requests
-/// at once on the GPT-2-small-shaped weights, through the real service in this process (Kestrel, loopback, cache off),
-/// with <c>Limits:MaxEngineMemoryBytes</c> and <c>Queue:Concurrency</c> as given (budget 0: the service's default).
-/// Prints resident memory after load (idle) and at its peak during the burst (VmHWM, reset after load), and the parts
-/// the service accounts for: the peak of the summed working-memory estimates it admitted (bounded by the budget),
-/// the peak bytes of encoded answers being written, and the request bodies held by queued requests.
+/// <c>--probe-budget [--clients 32] [--tokens 1024] [--budget BYTES] [--concurrency 32] [--safetensors]</c>: that many
+/// logprobs requests at once on the GPT-2-small-shaped weights, through the real service in this process (Kestrel,
+/// loopback, cache off), with <c>Limits:MaxEngineMemoryBytes</c> and <c>Queue:Concurrency</c> as given (budget 0: the
+/// service's default); JSON both ways, or with <c>--safetensors</c> safetensors both ways. Prints resident memory after
+/// load (idle) and at its peak during the burst (VmHWM, reset after load), and the parts the service accounts for: the
+/// peak of what the budget held at once (running requests' working-memory estimates plus the tensors of answers being
+/// written, which stay in the budget until written), the peak bytes those answers held, and the request bodies held
+/// by queued requests.
 /// </summary>
 internal static class BudgetProbe
 {
-    public static void Run(int clients, int tokens, long budget, int concurrency)
+    public static void Run(int clients, int tokens, long budget, int concurrency, bool safetensors = false)
     {
         Http.ApiServer.ExtraSettings["Queue:Concurrency"] = concurrency.ToString(System.Globalization.CultureInfo.InvariantCulture);
         Http.ApiServer.ExtraSettings["Queue:Length"] = clients.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -24,7 +28,12 @@ internal static class BudgetProbe
         using var client = new HttpClient { BaseAddress = Http.ApiServer.Client.BaseAddress, Timeout = TimeSpan.FromMinutes(30) };
         var dModel = JsonNode.Parse(client.GetStringAsync("/v1/model").GetAwaiter().GetResult())!["config"]!["dModel"]!.GetValue<int>();
         var (residual, write) = Benchmarks.Workload.RandomInputs(tokens, 1);
-        var body = $"{{\"residual\":{{\"dtype\":\"float32\",\"shape\":[{tokens},{dModel}],\"data\":\"{Convert.ToBase64String(residual.bytes)}\"}}}}";
+        var body = safetensors
+            ? SafetensorsFile.Create([new("residual", new TensorBytes(TensorDtype.Float32, [tokens, dModel], residual.bytes.ToArray()))],
+                new Dictionary<string, string> { ["request"] = "{}" }).ToArray()
+            : System.Text.Encoding.UTF8.GetBytes(
+                $"{{\"residual\":{{\"dtype\":\"float32\",\"shape\":[{tokens},{dModel}],\"data\":\"{Convert.ToBase64String(residual.bytes)}\"}}}}");
+        var mediaType = safetensors ? SafetensorsMediaType.Name : "application/json";
         residual.Dispose();
         write.Dispose();
 
@@ -45,10 +54,9 @@ internal static class BudgetProbe
         });
         var results = Task.WhenAll(Enumerable.Range(0, clients).Select(async _ =>
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/logprobs")
-            {
-                Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json"),
-            };
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/logprobs") { Content = new ByteArrayContent(body) };
+            request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(mediaType);
+            request.Headers.Accept.ParseAdd(mediaType);
             using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
             await using var stream = await response.Content.ReadAsStreamAsync();
             var buffer = new byte[1 << 16];
@@ -64,14 +72,15 @@ internal static class BudgetProbe
         var queue = metrics["queue"]!;
         var answers = metrics["answers"]!;
         long MiB(long bytes) => bytes >> 20;
-        Console.WriteLine($"{clients} concurrent /v1/logprobs, {tokens} tokens, d_model {dModel}: " +
+        Console.WriteLine($"{clients} concurrent /v1/logprobs ({mediaType} both ways), {tokens} tokens, d_model {dModel}: " +
                           $"{results.Count(r => r.StatusCode == HttpStatusCode.OK)} answered 200 in {elapsed.TotalSeconds:F1} s, " +
                           $"answer {MiB(results.Max(r => r.read))} MiB each; Queue:Concurrency {queue["concurrency"]}");
         Console.WriteLine($"resident after load (idle) {MiB(idle)} MiB; peak {MiB(peak)} MiB (VmHWM; sampled {MiB(peakSeen)} MiB); peak - idle {MiB(peak - idle)} MiB");
         Console.WriteLine($"budget (Limits:MaxEngineMemoryBytes) {MiB(queue["budgetBytes"]!.GetValue<long>())} MiB; " +
-                          $"working-memory estimates admitted at once, at most {MiB(queue["reservedBytesPeak"]!.GetValue<long>())} MiB");
-        Console.WriteLine($"encoded answers being written at once, at most {MiB(answers["writingBytesPeak"]!.GetValue<long>())} MiB; " +
-                          $"request bodies {MiB(System.Text.Encoding.UTF8.GetByteCount(body))} MiB each, {clients} held while queued");
+                          $"held in it at once (working-memory estimates + answers until written), at most {MiB(queue["reservedBytesPeak"]!.GetValue<long>())} MiB");
+        Console.WriteLine($"answers being written held at once, at most {MiB(answers["writingBytesPeak"]!.GetValue<long>())} MiB " +
+                          $"(tensor memory, inside the budget; cached answers' bytes beside it); " +
+                          $"request bodies {MiB(body.Length)} MiB each, {clients} held while queued");
         Http.ApiServer.StopIfStarted();
     }
 

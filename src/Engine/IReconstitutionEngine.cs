@@ -58,7 +58,11 @@ public interface IReconstitutionEngine
 /// <param name="Activation">Nonlinearity; <paramref name="K"/> for TopK.</param>
 /// <param name="K">Latents kept per row for TopK.</param>
 public sealed record AutoencoderInfo(string Name, AutoencoderInputType InputType, NodeType NodeType,
-    IReadOnlyList<int> Layers, int NLatents, int NInputs, AutoencoderActivation Activation, int? K);
+    IReadOnlyList<int> Layers, int NLatents, int NInputs, AutoencoderActivation Activation, int? K)
+{
+    /// <summary>Format, architecture, hooks, threshold range and preprocessing; null when the engine does not know them.</summary>
+    public Autoencoders.AutoencoderDetails? Details { get; init; }
+}
 
 /// <summary>Result of <see cref="ReconstitutionEngine.Forward"/>; owns its tensors.</summary>
 /// <param name="Logits"><c>[tokens, n_vocab]</c> (or with a batch axis).</param>

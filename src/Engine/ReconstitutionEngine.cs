@@ -118,7 +118,7 @@ public sealed partial class ReconstitutionEngine : IReconstitutionEngine, IDispo
     {
         var first = set.Layers.Values.First();
         return new AutoencoderInfo(set.Name, set.InputType, set.NodeType, [.. set.Layers.Keys.Order()],
-            first.NLatents, first.NInputs, first.Activation, first.K);
+            first.NLatents, first.NInputs, first.Activation, first.K) { Details = AutoencoderDetails.Of(set) };
     }
 
     /// <summary>The input on the engine's device with a batch axis, <c>[batch, tokens, width]</c>.</summary>

@@ -384,9 +384,17 @@ describe("neuron viewer against the live service", { concurrency: 1 }, () => {
   });
 
   it("logprobs view: top next tokens from /v1/forward, actual next token from /v1/logprobs", async () => {
+    const asked = [];
+    const onRequest = (r) => { if (r.url().endsWith("/v1/logprobs")) asked.push(JSON.parse(r.postData())); };
+    page.on("request", onRequest);
     await page.click('#views button[data-view="logprobs"]');
     await page.waitForSelector("#logprobs-table");
     await settled();
+    page.off("request", onRequest);
+    // The page asks only for the tokens that follow (output.indices), not the whole vocabulary.
+    assert.ok(asked.length > 0, "the page called /v1/logprobs");
+    const following = [...new Set(reference.tokens.slice(1))].sort((a, b) => a - b);
+    for (const body of asked) assert.deepEqual([...body.output.indices].sort((a, b) => a - b), following);
     assert.equal(await page.isVisible("#activations-panel"), false);
     const nLayers = reference.model.config.nLayers;
     const lp = decode((await postOk("/v1/logprobs", { residual: residual("resid.post_mlp", nLayers - 1), detachLayerNormScale: true })).logprobs);

@@ -153,8 +153,9 @@ export const api = {
     call<ForwardResponse>("POST", "/v1/forward", { prompt, capture, topK }),
   activations: (body: ActivationsRequest) => call<{ activations: TensorPayload }>("POST", "/v1/activations", body),
   gradients: (body: GradientsRequest) => call<{ gradient: TensorPayload }>("POST", "/v1/gradients", body),
-  logprobs: (residual: TensorPayload, detachLayerNormScale: boolean) =>
-    call<{ logprobs: TensorPayload }>("POST", "/v1/logprobs", { residual, detachLayerNormScale }),
+  /** Log-probabilities of the vocabulary entries `indices` only ([tokens, indices.length]), not the whole vocabulary. */
+  logprobs: (residual: TensorPayload, detachLayerNormScale: boolean, indices: number[]) =>
+    call<{ logprobs: TensorPayload }>("POST", "/v1/logprobs", { residual, detachLayerNormScale, output: { indices } }),
 };
 
 /** Decodes a float32 payload (base64, little-endian) into a typed array. */

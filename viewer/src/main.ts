@@ -22,7 +22,8 @@ interface PromptRun {
   forward: ForwardResponse;
   /** Captured residuals keyed `location@layer` (`@` alone for layer-less locations). */
   residuals: Map<string, TensorPayload>;
-  logprobs?: { detach: boolean; tensor: Tensor };
+  /** The logprobs of the tokens that follow somewhere in the prompt: column `columns.get(token)` of each row. */
+  logprobs?: { detach: boolean; tensor?: Tensor; columns: Map<number, number> };
 }
 
 type NodeKind = "mlp" | "attention" | "latent";
@@ -559,17 +560,20 @@ async function loadLogprobs(): Promise<void> {
     if (!run.logprobs || run.logprobs.detach !== detach) {
       const final = run.residuals.get(`resid.post_mlp@${model.config.nLayers - 1}`);
       if (!final) throw new Error("the forward pass did not return the final residual");
-      const response = await api.logprobs(final, detach);
+      // Only the vocabulary entries that actually follow a position: [tokens, distinct next tokens], not [tokens, n_vocab].
+      const next = [...new Set(run.tokens.slice(1))];
+      const columns = new Map(next.map((token, column) => [token, column] as [number, number]));
+      const response = next.length > 0 ? await api.logprobs(final, detach, next) : undefined;
       if (generation !== state.generation) return;
-      run.logprobs = { detach, tensor: decodeTensor(response.logprobs) };
+      run.logprobs = { detach, tensor: response && decodeTensor(response.logprobs), columns };
     }
     renderLogprobs(run);
   });
 }
 
 function renderLogprobs(run: PromptRun): void {
-  const lp = run.logprobs!.tensor;
-  const nVocab = lp.shape[1]!;
+  const { tensor: lp, columns } = run.logprobs!;
+  const width = lp?.shape[1] ?? 0;
   const predictions = run.forward.topPredictions;
   const k = Math.max(0, ...predictions.map((p) => p.length));
   const head = el(
@@ -583,7 +587,7 @@ function renderLogprobs(run: PromptRun): void {
   );
   const rows = run.tokenStrings.map((s, t) => {
     const next = t + 1 < run.tokens.length ? run.tokens[t + 1]! : undefined;
-    const nextLp = next === undefined ? undefined : lp.values[t * nVocab + next]!;
+    const nextLp = next === undefined || !lp ? undefined : lp.values[t * width + columns.get(next)!]!;
     return el(
       "tr",
       { "data-position": t },

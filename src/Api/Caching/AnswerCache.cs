@@ -22,6 +22,9 @@ public sealed class AnswerCache(HybridCache cache, IOptions<CacheOptions> option
     /// <summary>Whether the cache is on (<c>Cache:Enabled</c>).</summary>
     public bool Enabled { get; } = options.Value.Enabled;
 
+    /// <summary>Whether an answer expected to be <paramref name="expectedBytes"/> long goes through the cache (see <see cref="GetOrRunAsync"/>).</summary>
+    public bool Caches(long expectedBytes) => Enabled && expectedBytes <= options.Value.SizeLimitBytes;
+
     /// <summary>
     /// The cached answer for this request, or <paramref name="run"/>'s (then cached). An answer expected to be larger
     /// than the whole cache (<paramref name="expectedBytes"/>, from the plan) is not cacheable: it is run directly, with
@@ -31,7 +34,7 @@ public sealed class AnswerCache(HybridCache cache, IOptions<CacheOptions> option
         Func<CancellationToken, ValueTask<EncodedAnswer>> run)
     {
         var limit = options.Value.SizeLimitBytes;
-        if (!Enabled || expectedBytes > limit) return await run(http.RequestAborted);
+        if (!Caches(expectedBytes)) return await run(http.RequestAborted);
         var ran = false;
         var key = Key(http, mediaType, body.Span);
         var answer = await cache.GetOrCreateAsync(key, async cancel =>

@@ -39,6 +39,7 @@ public static class HttpRegistration
             context.ProblemDetails.Extensions["field"] = field;
         });
         services.AddExceptionHandler<ProblemExceptionHandler>();
+        services.AddSingleton<IProblemDetailsWriter, ProblemJsonWriter>(); // problems for requests that accept only safetensors
 
         services.AddOptions<LimitsOptions>().BindConfiguration(LimitsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<ConfigurationKeys>().ValidateOnStart();

@@ -40,11 +40,12 @@ public sealed class EngineQueue
     }
 
     /// <summary>
-    /// Waits for a slot and <paramref name="workingMemoryBytes"/> of the budget; dispose the lease to give both back.
+    /// Waits for a slot and <paramref name="workingMemoryBytes"/> of the budget; dispose the lease to give both back
+    /// (or <see cref="EngineLease.KeepForAnswer"/> first, to give back the slot and keep only the answer's memory).
     /// </summary>
     /// <exception cref="ProblemException">429 when the queue is full; 503 after <see cref="QueueOptions.TimeoutSeconds"/>.</exception>
     /// <exception cref="OperationCanceledException">The client left while waiting.</exception>
-    public async ValueTask<IDisposable> EnterAsync(long workingMemoryBytes, CancellationToken requestAborted)
+    public async ValueTask<EngineLease> EnterAsync(long workingMemoryBytes, CancellationToken requestAborted)
     {
         Waiter waiter;
         LinkedListNode<Waiter> node;
@@ -96,20 +97,21 @@ public sealed class EngineQueue
 
     private bool Fits(long bytes) => _running < Options.Concurrency && _reservedBytes + bytes <= BudgetBytes;
 
-    private Lease Grant(long bytes)
+    private EngineLease Grant(long bytes)
     {
         _running++;
         _reservedBytes += bytes;
         _reservedPeak = Math.Max(_reservedPeak, _reservedBytes);
         _admitted++;
-        return new Lease(this, bytes);
+        return new EngineLease(this, bytes);
     }
 
-    private void Release(long bytes)
+    /// <summary>Gives back <paramref name="bytes"/> of the reserved memory, and the slot when <paramref name="slot"/>; admits who now fits.</summary>
+    internal void Release(long bytes, bool slot)
     {
         lock (_lock)
         {
-            _running--;
+            if (slot) _running--;
             _reservedBytes -= bytes;
             // Strictly first come, first served: a waiter that does not fit yet holds back those behind it.
             while (_waiting.First is { } head && Fits(head.Value.Bytes))
@@ -128,17 +130,63 @@ public sealed class EngineQueue
     private sealed class Waiter(long bytes)
     {
         public long Bytes { get; } = bytes;
-        public TaskCompletionSource<IDisposable> Granted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<EngineLease> Granted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}
+
+/// <summary>
+/// An engine slot and a share of the memory budget, held by one request. After the run, <see cref="KeepForAnswer"/>
+/// gives back the slot and all the memory but what the answer still holds while it is written; disposing gives back
+/// the rest (once).
+/// </summary>
+public sealed class EngineLease : IDisposable
+{
+    private readonly EngineQueue _queue;
+    private readonly Lock _lock = new();
+    private long _bytes;
+    private bool _slot = true, _released;
+
+    internal EngineLease(EngineQueue queue, long bytes)
+    {
+        _queue = queue;
+        _bytes = bytes;
     }
 
-    private sealed class Lease(EngineQueue queue, long bytes) : IDisposable
+    /// <summary>Memory of the budget this lease holds now, in bytes.</summary>
+    public long Bytes
     {
-        private int _released;
+        get { lock (_lock) return _released ? 0 : _bytes; }
+    }
 
-        public void Dispose()
+    /// <summary>
+    /// Gives back the engine slot and the reserved memory beyond <paramref name="answerBytes"/> (the answer's tensors, held
+    /// until it is written); more than was reserved is kept as it is. The rest goes back when the lease is disposed.
+    /// </summary>
+    public void KeepForAnswer(long answerBytes)
+    {
+        long give;
+        lock (_lock)
         {
-            if (Interlocked.Exchange(ref _released, 1) == 0) queue.Release(bytes);
+            if (_released || !_slot) return;
+            _slot = false;
+            give = Math.Max(0, _bytes - Math.Max(0, answerBytes));
+            _bytes -= give;
         }
+        _queue.Release(give, slot: true);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        long bytes;
+        bool slot;
+        lock (_lock)
+        {
+            if (_released) return;
+            _released = true;
+            (bytes, slot) = (_bytes, _slot);
+        }
+        _queue.Release(bytes, slot);
     }
 }
 

@@ -18,9 +18,11 @@ public static class ReliabilityRegistration
         services.AddSingleton<RequestLimits>();
         services.AddSingleton<PromptTokenizer>();
         services.AddSingleton<IRequestReader, JsonRequestReader>();
+        services.AddSingleton<IRequestReader, SafetensorsBodyReader>();
         services.AddSingleton<RequestBinder>();
-        services.AddSingleton<IOutputReduction, NoReduction>();
+        services.AddSingleton<IOutputReduction, OutputSelection>();
         services.AddSingleton<IAnswerEncoder, JsonAnswerEncoder>();
+        services.AddSingleton<IAnswerEncoder, SafetensorsAnswerEncoder>();
         services.AddSingleton<AnswerEncoders>();
         services.AddSingleton<AnswerStatistics>();
         services.AddSingleton<EnginePipeline>();

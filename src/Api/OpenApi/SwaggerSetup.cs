@@ -27,7 +27,8 @@ public static class SwaggerSetup
                 Version = "v1",
                 Description = "Transformer Debugger's reconstitution over HTTP: activations, gradients, JVPs, block outputs, attention, " +
                               "logits and autoencoder latents recomputed from residual streams. Tensors are {dtype, shape, data} with " +
-                              "data the base64 of row-major little-endian float32 values.",
+                              "data the base64 of row-major little-endian values. Every tensor endpoint also takes and answers " +
+                              "application/x-safetensors (Content-Type, Accept), and takes output (positions, indices, topK, by, dtype).",
             });
             options.MapType<TensorPayload>(TensorSchema);
             options.MapType<Models.Wire.TokenSequences>(() => new OpenApiSchema
@@ -51,6 +52,7 @@ public static class SwaggerSetup
             options.AddSecurityRequirement(document => new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(ApiKeyScheme, document)] = [] });
             options.OperationFilter<RouteParameterFilter>();
             options.OperationFilter<ExampleOperationFilter>();
+            options.OperationFilter<SafetensorsMediaTypeFilter>();
             var xml = Path.Combine(AppContext.BaseDirectory, "ReconService.Models.xml");
             if (File.Exists(xml)) options.IncludeXmlComments(xml);
         });
@@ -69,11 +71,12 @@ public static class SwaggerSetup
     {
         Type = JsonSchemaType.Object,
         Description = "A tensor: data is base64 (RFC 4648, padded) of the row-major little-endian values, or nested arrays " +
-                      "when outputEncoding is \"list\" (non-finite values as \"-Infinity\", \"Infinity\", \"NaN\").",
+                      "when outputEncoding is \"list\" (non-finite values as \"-Infinity\", \"Infinity\", \"NaN\"). Inputs are float32, " +
+                      "float16 or bfloat16; answers float32 unless output.dtype says otherwise, and int32 for top-k positions (XIndices).",
         Required = new HashSet<string> { "shape", "data" },
         Properties = new Dictionary<string, IOpenApiSchema>
         {
-            ["dtype"] = new OpenApiSchema { Type = JsonSchemaType.String, Enum = [JsonValue.Create("float32"), JsonValue.Create("float16"), JsonValue.Create("bfloat16")], Default = JsonValue.Create("float32") },
+            ["dtype"] = new OpenApiSchema { Type = JsonSchemaType.String, Enum = [JsonValue.Create("float32"), JsonValue.Create("float16"), JsonValue.Create("bfloat16"), JsonValue.Create("int32")], Default = JsonValue.Create("float32") },
             ["shape"] = new OpenApiSchema { Type = JsonSchemaType.Array, Items = new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int64", Minimum = "0" } },
             ["data"] = new OpenApiSchema { Description = "base64 string, or nested arrays of numbers", Type = JsonSchemaType.String | JsonSchemaType.Array },
         },

@@ -1,29 +1,42 @@
 namespace ReconService.Api.Pipeline;
 
-/// <summary>Bytes of encoded answers held while they are written (the memory beside the engine budget), now and at most.</summary>
+/// <summary>
+/// Bytes held by answers while they are written (the memory beside the engine's working memory), now and at most:
+/// tensor storage for answers written straight from it, encoded bytes for answers from the cache.
+/// </summary>
 public sealed class AnswerStatistics
 {
     private long _writing, _peak;
 
-    /// <summary>Bytes of answers being written now.</summary>
+    /// <summary>Bytes held by answers being written now.</summary>
     public long WritingBytes => Interlocked.Read(ref _writing);
 
-    /// <summary>The most bytes of answers that were being written at once.</summary>
+    /// <summary>The most bytes that answers being written held at once.</summary>
     public long WritingBytesPeak => Interlocked.Read(ref _peak);
 
-    /// <summary>Writes <paramref name="answer"/>, counting its bytes while it is written, then lets go of its bytes.</summary>
-    public async Task WriteAsync(EncodedAnswer answer, HttpContext http)
+    /// <summary>Writes <paramref name="answer"/>, counting what it holds while it is written, then frees it.</summary>
+    public async Task WriteAsync(IAnswerBody answer, HttpContext http)
     {
-        var now = Interlocked.Add(ref _writing, answer.Body.Length);
+        var held = answer.HeldBytes;
+        var now = Interlocked.Add(ref _writing, held);
         for (var peak = WritingBytesPeak; now > peak && Interlocked.CompareExchange(ref _peak, now, peak) != peak; peak = WritingBytesPeak) { }
         try
         {
-            await answer.ExecuteAsync(http);
+            await WriteResponseAsync(answer, http);
         }
         finally
         {
-            Interlocked.Add(ref _writing, -answer.Body.Length);
+            Interlocked.Add(ref _writing, -held);
             answer.Dispose();
         }
+    }
+
+    /// <summary>Status 200, <c>Content-Type</c>, <c>Content-Length</c> when known, then the answer in chunks.</summary>
+    internal static async Task WriteResponseAsync(IAnswerBody answer, HttpContext http)
+    {
+        http.Response.StatusCode = StatusCodes.Status200OK;
+        http.Response.ContentType = answer.MediaType;
+        if (answer.Length is { } length) http.Response.ContentLength = length;
+        await answer.WriteToAsync(http.Response.Body, http.RequestAborted);
     }
 }

@@ -1,159 +1,117 @@
-using System.Buffers;
-using System.Text.Json;
-using Microsoft.AspNetCore.Http.Json;
-using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 using ReconService.Api.Errors;
-using ReconService.Api.Tensors;
 using ReconService.Engine.Operations;
+using ReconService.Engine.Reduction;
+using ReconService.Engine.Transport;
 using ReconService.Models.Tensors;
 using ReconService.Models.Wire;
+using TorchSharp;
 
 namespace ReconService.Api.Pipeline;
 
 /// <summary>
-/// The reduce step: a request's <c>output</c> block (positions, indices, top-k, dtype) applied to each output tensor.
-/// This is the seam for it; the service registers <see cref="NoReduction"/> until the reduction is plugged in
-/// (<c>services.AddSingleton&lt;IOutputReduction, ...&gt;()</c>).
+/// What an endpoint's answer mapping uses: each output tensor reduced as the request's <c>output</c> asks and made a
+/// wire payload that reads the tensor's own memory. That memory outlives the run's dispose scope: <see cref="Memory"/>
+/// holds it until the answer is written.
 /// </summary>
-public interface IOutputReduction
+public sealed class Answer(TensorRequest request, IReadOnlyList<ITensorInput> inputs, IOutputReduction reduction, IServiceProvider services)
 {
-    /// <summary>The plan with its outputs' shapes and dtypes as the request's reduction leaves them (limits check these).</summary>
-    EnginePlan<TResult> Plan<TResult>(EnginePlan<TResult> plan, TensorRequest request) where TResult : IEngineResult;
+    /// <summary>The answer tensors' memory (and, once the run is over, the budget it holds), freed when the answer is written.</summary>
+    public AnswerMemory Memory { get; } = new();
 
-    /// <summary>One output tensor as the request asks for it (in the run's dispose scope).</summary>
-    NamedTensor Reduce(NamedTensor output, TensorRequest request);
-}
-
-/// <summary>No reduction: every output as computed.</summary>
-public sealed class NoReduction : IOutputReduction
-{
-    /// <inheritdoc />
-    public EnginePlan<TResult> Plan<TResult>(EnginePlan<TResult> plan, TensorRequest request) where TResult : IEngineResult => plan;
-
-    /// <inheritdoc />
-    public NamedTensor Reduce(NamedTensor output, TensorRequest request) => output;
-}
-
-/// <summary>What an endpoint's answer mapping uses: each output tensor reduced and made a wire payload.</summary>
-public sealed class Answer(TensorRequest request, IOutputReduction reduction, IServiceProvider services)
-{
     /// <summary>
-    /// <paramref name="output"/> reduced as the request asks, as a payload that reads the tensor's own memory: valid
-    /// until the run's dispose scope ends, which is after the answer is encoded.
+    /// <paramref name="output"/> reduced (positions, indices, top-k, dtype), as a payload named after it (the safetensors
+    /// name); with <c>topK</c>, its int32 positions attached as <see cref="TensorPayload.Indices"/>, named
+    /// <c>&lt;name&gt;Indices</c>.
     /// </summary>
-    public TensorPayload Tensor(NamedTensor output) => TensorCodec.Encode(reduction.Reduce(output, request).Tensor, request.OutputEncoding);
+    public TensorPayload Tensor(NamedTensor output)
+    {
+        var reduced = reduction.Reduce(output, request, inputs);
+        var values = Payload(output.Name, reduced.Values);
+        return reduced.Indices is { } indices ? values.WithIndices(Payload(PlannedOutput.IndicesFieldOf(output.Name), indices)) : values;
+    }
+
+    /// <summary>The request being answered (fields an answer echoes).</summary>
+    public TensorRequest Request => request;
 
     /// <summary>A service the answer needs (the tokenizer, for token strings).</summary>
     public T Service<T>() where T : notnull => services.GetRequiredService<T>();
+
+    private TensorPayload Payload(string name, torch.Tensor tensor)
+    {
+        var bytes = SafetensorsTensors.ToBytes(tensor, Memory.Owners);
+        return TensorPayload.FromBytes(bytes.Dtype, bytes.Shape, bytes.Data, request.OutputEncoding, name);
+    }
 }
 
 /// <summary>
-/// An answer encoded to bytes: what is written, and what the cache keeps (the cache stores its own serialized copy, so
-/// that its size bound <c>Cache:SizeLimitBytes</c> holds). An answer that owns its bytes lets go of them once written
-/// (<see cref="Dispose"/>) and, when they are large, asks for a background collection: answers of hundreds of
-/// megabytes otherwise pile up as garbage between the GC's own collections, several gigabytes in a burst.
+/// The memory an answer holds until it is written: its tensors' storage (outside every dispose scope) and the share of
+/// the engine's memory budget kept for it (<see cref="Limits.EngineLease.KeepForAnswer"/>). Disposing frees both.
 /// </summary>
-public sealed class EncodedAnswer(ReadOnlyMemory<byte> body, string mediaType, bool owned = false) : IResult, IDisposable
+public sealed class AnswerMemory : IDisposable
 {
-    /// <summary>Owned answers at least this large are collected as soon as written.</summary>
-    private const int CollectAtBytes = 32 << 20;
+    private Limits.EngineLease? _lease;
 
-    private ReadOnlyMemory<byte> _body = body;
+    /// <summary>Owners of tensor storage (<see cref="TensorByteMemory"/>).</summary>
+    internal List<IDisposable> Owners { get; } = [];
 
-    /// <summary>The bytes (empty once an owned answer is disposed).</summary>
-    public ReadOnlyMemory<byte> Body => _body;
+    /// <summary>Bytes of tensor storage held.</summary>
+    public long Bytes => Owners.OfType<TensorByteMemory>().Sum(m => (long)m.Memory.Length);
 
-    /// <summary>Its <c>Content-Type</c>.</summary>
-    public string MediaType { get; } = mediaType;
-
-    /// <summary>Bytes handed to the server per write: each is copied into its output buffers and flushed before the next.</summary>
-    private const int WriteChunkBytes = 1 << 20;
+    /// <summary>Holds <paramref name="lease"/> (its slot already given back) until this memory is freed.</summary>
+    internal void Hold(Limits.EngineLease lease) => _lease = lease;
 
     /// <inheritdoc />
-    public async Task ExecuteAsync(HttpContext httpContext)
-    {
-        httpContext.Response.StatusCode = StatusCodes.Status200OK;
-        httpContext.Response.ContentType = MediaType;
-        httpContext.Response.ContentLength = Body.Length;
-        // One write of the whole answer would be copied whole into Kestrel's pooled buffers (a second copy of every answer
-        // in flight, and memory the pool keeps); chunks wait for the client between copies.
-        for (var offset = 0; offset < Body.Length; offset += WriteChunkBytes)
-            await httpContext.Response.Body.WriteAsync(Body.Slice(offset, Math.Min(WriteChunkBytes, Body.Length - offset)), httpContext.RequestAborted);
-    }
-
-    /// <summary>Lets go of owned bytes; answers shared through the cache are left as they are.</summary>
     public void Dispose()
     {
-        if (!owned) return;
-        var length = _body.Length;
-        _body = ReadOnlyMemory<byte>.Empty;
-        if (length >= CollectAtBytes) GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: false);
+        foreach (var owner in Owners) owner.Dispose();
+        Owners.Clear();
+        Interlocked.Exchange(ref _lease, null)?.Dispose();
     }
 }
 
-/// <summary>An <see cref="IBufferWriter{T}"/> over one uninitialized array, sized from an estimate and doubled when short.</summary>
-internal sealed class AnswerBufferWriter(int initialCapacity) : IBufferWriter<byte>
+/// <summary>
+/// An answer ready to be written: its media type, its length when known before writing (<c>Content-Length</c>), the
+/// memory it holds until written, and the writing itself. Disposing frees what it holds.
+/// </summary>
+public interface IAnswerBody : IDisposable
 {
-    private byte[] _buffer = GC.AllocateUninitializedArray<byte>(Math.Max(initialCapacity, 256));
-    private int _written;
+    /// <summary>Its <c>Content-Type</c>.</summary>
+    string MediaType { get; }
 
-    /// <summary>The answer written so far, owning the array.</summary>
-    public EncodedAnswer ToAnswer(string mediaType) => new(_buffer.AsMemory(0, _written), mediaType, owned: true);
+    /// <summary>Bytes it writes, or null when only writing tells (a list-encoded JSON answer).</summary>
+    long? Length { get; }
 
-    public void Advance(int count) => _written += count;
+    /// <summary>Bytes of memory it holds until written (tensor storage, or its encoded bytes).</summary>
+    long HeldBytes { get; }
 
-    public Memory<byte> GetMemory(int sizeHint = 0) => Reserve(sizeHint).AsMemory(_written);
-
-    public Span<byte> GetSpan(int sizeHint = 0) => Reserve(sizeHint).AsSpan(_written);
-
-    private byte[] Reserve(int sizeHint)
-    {
-        var needed = (long)_written + Math.Max(sizeHint, 1);
-        if (needed <= _buffer.Length) return _buffer;
-        var larger = GC.AllocateUninitializedArray<byte>((int)Math.Min(Math.Max(needed, 2L * _buffer.Length), Array.MaxLength));
-        _buffer.AsSpan(0, _written).CopyTo(larger);
-        return _buffer = larger;
-    }
+    /// <summary>Writes the answer in chunks, each copied by the server into its buffers and sent before the next.</summary>
+    Task WriteToAsync(Stream destination, CancellationToken cancellationToken);
 }
 
-/// <summary>The encode step for one media type. JSON is built in; safetensors answers plug in here.</summary>
+/// <summary>The encode step for one media type: an answer record (its tensors alive) made ready to be written.</summary>
 public interface IAnswerEncoder
 {
     /// <summary>The media type it writes, matched against <c>Accept</c>.</summary>
     string MediaType { get; }
 
-    /// <summary>Encodes <paramref name="response"/> while its tensors are alive; <paramref name="elements"/> sizes the buffer.</summary>
-    EncodedAnswer Encode<TResponse>(TResponse response, long elements);
+    /// <summary>
+    /// The answer to <paramref name="response"/>, written later from the tensors' own memory: it takes
+    /// <paramref name="memory"/> and frees it when disposed. Called inside the run's dispose scope.
+    /// </summary>
+    IAnswerBody Prepare<TResponse>(TResponse response, AnswerMemory memory);
 
-    /// <summary>The least size an answer of <paramref name="elements"/> tensor values will have, in bytes.</summary>
-    long ExpectedBytes(long elements);
-}
-
-/// <summary>JSON with the service's options (camelCase, base64 or list tensors).</summary>
-public sealed class JsonAnswerEncoder(IOptions<JsonOptions> json) : IAnswerEncoder
-{
-    /// <inheritdoc />
-    public string MediaType => "application/json";
-
-    /// <inheritdoc />
-    public long ExpectedBytes(long elements) => elements * 16 / 3; // base64 of float32; a list is longer
-
-    /// <inheritdoc />
-    public EncodedAnswer Encode<TResponse>(TResponse response, long elements)
-    {
-        // List answers grow the buffer as needed.
-        var buffer = new AnswerBufferWriter((int)Math.Min(ExpectedBytes(elements) + 4096, Array.MaxLength));
-        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = json.Value.SerializerOptions.Encoder, SkipValidation = true }))
-            JsonSerializer.Serialize(writer, response, json.Value.SerializerOptions);
-        return buffer.ToAnswer("application/json; charset=utf-8");
-    }
+    /// <summary>The least size of an answer whose tensors hold <paramref name="tensorBytes"/> bytes of values, in bytes.</summary>
+    long ExpectedBytes(long tensorBytes);
 }
 
 /// <summary>Chooses the encoder by the request's <c>Accept</c> header: JSON when absent or <c>*/*</c>; 406 when none fits.</summary>
 public sealed class AnswerEncoders(IEnumerable<IAnswerEncoder> encoders)
 {
     private readonly IAnswerEncoder[] _encoders = encoders.ToArray();
+
+    /// <summary>The media types answers can be written in, the default first.</summary>
+    public IReadOnlyList<string> MediaTypes => _encoders.Select(e => e.MediaType).ToArray();
 
     /// <summary>The encoder for <paramref name="request"/>.</summary>
     public IAnswerEncoder For(HttpRequest request)

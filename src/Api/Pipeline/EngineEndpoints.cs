@@ -1,4 +1,5 @@
 using ReconService.Engine.Operations;
+using ReconService.Models.Tensors.Safetensors;
 using ReconService.Models.Wire;
 
 namespace ReconService.Api.Pipeline;
@@ -7,8 +8,9 @@ namespace ReconService.Api.Pipeline;
 public static class EngineEndpoints
 {
     /// <summary>
-    /// <c>POST pattern</c>: binds <typeparamref name="TRequest"/>, runs the operation <paramref name="operation"/> makes of
-    /// it through the pipeline, answers <typeparamref name="TResponse"/>; documents the problems the pipeline can answer.
+    /// <c>POST pattern</c>: binds <typeparamref name="TRequest"/> (JSON or safetensors), runs the operation
+    /// <paramref name="operation"/> makes of it through the pipeline, answers <typeparamref name="TResponse"/> (JSON or
+    /// safetensors, by <c>Accept</c>); documents both media types and the problems the pipeline can answer.
     /// </summary>
     public static RouteHandlerBuilder MapOperation<TRequest, TResult, TResponse>(this IEndpointRouteBuilder group, string pattern,
         Func<TRequest, HttpContext, IEngineOperation<TResult>> operation, Func<TResult, Answer, TResponse> answer)
@@ -22,8 +24,9 @@ public static class EngineEndpoints
     {
         var endpoint = new EngineEndpoint<TRequest, TResult, TResponse>(operation, answer);
         return group.MapPost(pattern, (HttpContext http, EnginePipeline pipeline) => pipeline.RunAsync(http, endpoint))
-            .Accepts<TRequest>("application/json")
-            .Produces<TResponse>()
+            .Accepts<TRequest>("application/json", SafetensorsMediaType.Name)
+            .Produces<TResponse>(StatusCodes.Status200OK, "application/json", SafetensorsMediaType.Name)
+            .ProducesProblem(StatusCodes.Status406NotAcceptable)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)

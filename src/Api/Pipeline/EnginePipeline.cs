@@ -2,9 +2,12 @@ using ReconService.Api.Caching;
 using ReconService.Api.Hosting;
 using ReconService.Api.Limits;
 using ReconService.Api.Logging;
+using ReconService.Engine;
 using ReconService.Engine.Operations;
+using ReconService.Models.Tensors;
 using ReconService.Models.Wire;
 using Serilog;
+
 using TorchSharp;
 
 namespace ReconService.Api.Pipeline;
@@ -14,6 +17,11 @@ namespace ReconService.Api.Pipeline;
 /// ready → bind (strict) → plan → limits → cache → queue (memory budget) → dispose scope → run → reduce → encode → release.
 /// Every refusal on the way is an exception answered by <see cref="Errors.ProblemExceptionHandler"/>.
 /// </summary>
+/// <remarks>
+/// An answer is written from its tensors' own memory, a chunk at a time, after the engine slot is given back; until it
+/// is written, that memory stays reserved in the memory budget (<see cref="EngineLease.KeepForAnswer"/>). Only answers
+/// the cache takes (at most <c>Cache:SizeLimitBytes</c>) are copied into bytes.
+/// </remarks>
 public sealed class EnginePipeline(EngineHost host, RequestBinder binder, IOutputReduction reduction, RequestLimits limits,
     AnswerEncoders encoders, AnswerCache cache, EngineQueue queue, AnswerStatistics answers, IDiagnosticContext log)
 {
@@ -23,23 +31,55 @@ public sealed class EnginePipeline(EngineHost host, RequestBinder binder, IOutpu
     {
         var engine = host.Engine;                                                          // ready: 503 while the model loads
         using var body = await RequestBody.ReadAsync(http.Request);                       // bind: the body's bytes (413),
-        var request = binder.Bind<TRequest>(http.Request, body.Memory);                   //   strictly (400 naming the field; 415)
+        var request = binder.Bind<TRequest>(http.Request, body.Memory);                   //   strictly, JSON or safetensors (400 naming the field; 415)
         var operation = await endpoint.Operation(request, http);                          //   its tensors checked against their data (400)
-        var plan = reduction.Plan(engine.Plan(operation), request);                       // plan: validated, output shapes (422)
-        limits.Check(plan, queue.BudgetBytes);                                            // limits: tokens, answer size, memory (422)
+        var plan = reduction.Plan(engine.Plan(operation), request);                       // plan: validated, output shapes as reduced (422)
+        limits.Check(plan, queue.BudgetBytes);                                            // limits: tokens, reduced answer size, memory (422)
         Describe(request, plan, http);
         var encoder = encoders.For(http.Request);                                         //   the answer's media type (406)
-        var answer = await cache.GetOrRunAsync(http, body.Memory, encoder.MediaType, encoder.ExpectedBytes(plan.OutputElements), async cancel => // cache
-        {
-            using var slot = await queue.EnterAsync(plan.WorkingMemoryBytes, cancel);     // queue: a slot and the memory (429, 503)
-            IntraOpThreads.Apply(queue.ThreadsForThisRequest());
-            using var scope = torch.NewDisposeScope();                                    // dispose scope: every tensor of the request
-            var result = engine.Run(plan);                                                // run (422 on overflow)
-            var response = endpoint.Answer(result, new Answer(request, reduction, http.RequestServices)); // reduce
-            return encoder.Encode(response, plan.OutputElements);                         // encode
-        });                                                                               // release: tensors, slot, memory,
-        await answers.WriteAsync(answer, http);                                           //   then the answer's bytes once written
+        var expected = encoder.ExpectedBytes(TensorBytes(plan));
+        var answer = cache.Caches(expected)                                               // cache: small answers, as bytes
+            ? await cache.GetOrRunAsync(http, body.Memory, encoder.MediaType, expected, async cancel =>
+            {
+                using var ran = await RunAsync(engine, plan, request, endpoint, encoder, http, cancel);
+                return await EncodedAnswer.CopyAsync(ran, cancel);
+            })
+            : await RunAsync(engine, plan, request, endpoint, encoder, http, http.RequestAborted);
+        await answers.WriteAsync(answer, http);                                           // release: the answer's memory once written
     }
+
+    /// <summary>Queue, dispose scope, run, reduce, encode: the answer, holding its tensors and their share of the budget.</summary>
+    private async Task<IAnswerBody> RunAsync<TRequest, TResult, TResponse>(IReconstitutionEngine engine, EnginePlan<TResult> plan, TRequest request,
+        EngineEndpoint<TRequest, TResult, TResponse> endpoint, IAnswerEncoder encoder, HttpContext http, CancellationToken cancel)
+        where TRequest : TensorRequest where TResult : IEngineResult
+    {
+        var slot = await queue.EnterAsync(plan.WorkingMemoryBytes, cancel);               // queue: a slot and the memory (429, 503)
+        var answer = new Answer(request, plan.Inputs, reduction, http.RequestServices);
+        try
+        {
+            IAnswerBody body;
+            IntraOpThreads.Apply(queue.ThreadsForThisRequest());
+            using (torch.NewDisposeScope())                                               // dispose scope: every tensor of the request
+            {
+                var result = engine.Run(plan);                                            // run (422 on overflow)
+                var response = endpoint.Answer(result, answer);                           // reduce: answer tensors kept past the scope
+                body = encoder.Prepare(response, answer.Memory);                          // encode: from the tensors' own memory
+            }
+            slot.KeepForAnswer(body.HeldBytes);                                           // the slot back; the answer's memory stays reserved
+            answer.Memory.Hold(slot);
+            return body;
+        }
+        catch
+        {
+            answer.Memory.Dispose();
+            slot.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Bytes of the values of the plan's (reduced) outputs.</summary>
+    private static long TensorBytes<TResult>(EnginePlan<TResult> plan) where TResult : IEngineResult =>
+        plan.Outputs.Sum(o => o.Elements * (TensorDtypes.FromWireName(o.Dtype)?.Size() ?? sizeof(float)));
 
     /// <summary>The request-completed event's fields: tokens (the first input's, or a forward pass's), layer, node type, autoencoder.</summary>
     private void Describe<TRequest, TResult>(TRequest request, EnginePlan<TResult> plan, HttpContext http) where TResult : IEngineResult

@@ -44,7 +44,7 @@ public sealed class PayloadInput : ITensorInput
         {
             throw new ProblemException(StatusCodes.Status400BadRequest, $"{field}.shape", "the shape's element count overflows");
         }
-        if (!payload.HasValues && payload.ElementSize > 0)
+        if (payload.IsText && payload.ElementSize > 0)
         {
             var expected = (elements * payload.ElementSize + 2) / 3 * 4;
             var text = payload.Base64Utf8;

@@ -44,20 +44,6 @@ public static class TensorCodec
         }
     }
 
-    /// <summary>
-    /// A float32 payload over the tensor's values, written with <paramref name="encoding"/>. A float32 contiguous CPU
-    /// tensor is not copied: the payload reads its memory, so it must be encoded before the tensor is disposed (the
-    /// pipeline encodes every answer inside the run's dispose scope). Other tensors are converted once, in the
-    /// caller's dispose scope.
-    /// </summary>
-    public static TensorPayload Encode(torch.Tensor tensor, TensorEncoding encoding)
-    {
-        var shape = tensor.shape;
-        if (tensor.numel() == 0) return TensorPayload.FromValues(shape, ReadOnlyMemory<float>.Empty, encoding);
-        var cpu = tensor.detach().to(torch.ScalarType.Float32, torch.CPU).contiguous();
-        return TensorPayload.FromValues(shape, new TensorMemory(cpu).Memory, encoding);
-    }
-
     /// <summary>A float32 payload holding a copy of the tensor's values: it outlives the tensor.</summary>
     public static TensorPayload Copy(torch.Tensor tensor, TensorEncoding encoding = TensorEncoding.Base64) =>
         TensorPayload.FromValues(tensor.shape, tensor.detach().to(torch.ScalarType.Float32, torch.CPU).contiguous().data<float>().ToArray(), encoding);

@@ -14,8 +14,13 @@ public sealed class PromptTokenizer(GptTokenizer tokenizer, IOptions<LimitsOptio
     private readonly SemaphoreSlim _running = new(Environment.ProcessorCount);
 
     /// <summary>The tokens of <paramref name="text"/> from request field <paramref name="field"/>.</summary>
+    /// <param name="text">Any text.</param>
+    /// <param name="field">Request field the text came from, for errors.</param>
+    /// <param name="allowSpecial"><c>&lt;|endoftext|&gt;</c> in the text is token 50256 (otherwise ordinary text).</param>
+    /// <param name="prependBos">Put token 50256 first.</param>
+    /// <param name="cancellationToken">The request's.</param>
     /// <exception cref="ProblemException">422: longer than <c>Limits:MaxPromptChars</c>.</exception>
-    public async ValueTask<int[]> EncodeAsync(string text, string field, CancellationToken cancellationToken)
+    public async ValueTask<int[]> EncodeAsync(string text, string field, bool allowSpecial, bool prependBos, CancellationToken cancellationToken)
     {
         var max = limits.Value.MaxPromptChars;
         if (text.Length > max)
@@ -23,7 +28,7 @@ public sealed class PromptTokenizer(GptTokenizer tokenizer, IOptions<LimitsOptio
         await _running.WaitAsync(cancellationToken);
         try
         {
-            return tokenizer.Encode(text);
+            return tokenizer.Encode(text, allowSpecial, prependBos);
         }
         finally
         {
@@ -31,8 +36,14 @@ public sealed class PromptTokenizer(GptTokenizer tokenizer, IOptions<LimitsOptio
         }
     }
 
-    /// <summary>Text of each token.</summary>
-    public string[] TokenStrings(IEnumerable<int> tokens) => tokenizer.TokenStrings(tokens);
+    /// <summary>Text of each token of a sequence; they join to the sequence's text (<see cref="GptTokenizer.TokenStrings"/>).</summary>
+    public string[] TokenStrings(IReadOnlyList<int> tokens) => tokenizer.TokenStrings(tokens);
+
+    /// <summary>Text of one token on its own (a predicted next token).</summary>
+    public string TokenString(int token) => tokenizer.TokenString(token);
+
+    /// <summary>Each token's bytes, base64.</summary>
+    public string[] TokenBytesBase64(IReadOnlyList<int> tokens) => tokenizer.TokenBytesBase64(tokens);
 
     /// <inheritdoc />
     public void Dispose() => _running.Dispose();

@@ -74,8 +74,9 @@ public sealed record ForwardOperation(int[] Tokens, string TokensField, IReadOnl
             if (!ActivationLocations.IsPerLayer(location)) outputs.Add(new(OutputName(location, null), shape));
             else foreach (var layer in checkedOp.Layers ?? Enumerable.Range(0, c.NLayers)) outputs.Add(new(OutputName(location, layer), shape));
         }
-        // The pass keeps every layer's intermediates until it ends (one dispose scope), then the logits and their log-softmax.
-        var path = 2 * t * c.DModel + c.NLayers * (WorkingMemory.AttentionOutput(c, t) + WorkingMemory.Mlp(c, t) + 2 * t * c.DModel)
+        // The pass keeps the residual stream after every layer, one layer's intermediates at a time (each layer's are freed
+        // before the next runs), then the logits and their log-softmax.
+        var path = (c.NLayers + 1) * t * c.DModel + WorkingMemory.AttentionOutput(c, t) + WorkingMemory.Mlp(c, t) + 2 * t * c.DModel
                    + WorkingMemory.Unembed(c, t, logprobs: true);
         return new(checkedOp, [], outputs, WorkingMemory.Estimate([], outputs, 1, path));
     }

@@ -93,4 +93,34 @@ public sealed class ResponseSizeLimitTests(ResponseSizeLimitTests.Service servic
         using var response = await service.Client.PostJsonAsync("/v1/forward", body);
         await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity, "capture");
     }
+
+    [Fact]
+    public async Task TheLimitCountsTheReducedAnswerIndicesIncluded()
+    {
+        var tokens = (int)Math.Ceiling(Math.Sqrt((double)Limit / service.NHeads)) + 1; // the whole pattern is over the limit
+        var body = Request("attention_head", tokens);
+        body["output"] = new JsonObject { ["positions"] = new JsonArray(-1) }; // one query row: tokens × heads values
+        var json = await (await service.Client.PostJsonAsync("/v1/activations", body)).OkJsonAsync();
+        Assert.Equal([1L, tokens, service.NHeads], Wire.ReadTensor(json.GetProperty("activations")).Shape);
+
+        var rows = Limit / service.DFf + 1;
+        var mlp = Request("mlp_neuron", rows);                           // rows × d_ff values: over the limit
+        mlp["output"] = new JsonObject { ["topK"] = service.DFf / 2 };   // half the values and as many indices: still over
+        using var over = await service.Client.PostJsonAsync("/v1/activations", mlp);
+        var problem = await over.AssertProblemAsync(HttpStatusCode.UnprocessableEntity, "residual.shape");
+        Assert.Contains($"{2L * rows * (service.DFf / 2)} values", problem.GetProperty("detail").GetString());
+        mlp["output"] = new JsonObject { ["topK"] = 8 };
+        var top = await (await service.Client.PostJsonAsync("/v1/activations", mlp)).OkJsonAsync();
+        Assert.Equal([rows, 8L], Wire.ReadTensor(top.GetProperty("activations")).Shape);
+    }
+
+    [Fact]
+    public async Task AForwardPassCanReturnTheTopKOfLogitsItCouldNotReturnWhole()
+    {
+        var body = new JsonObject { ["tokens"] = new JsonArray(1, 2), ["capture"] = new JsonArray("logits"), ["output"] = new JsonObject { ["topK"] = 10 } };
+        var json = await (await service.Client.PostJsonAsync("/v1/forward", body)).OkJsonAsync();
+        var captured = json.GetProperty("captured")[0];
+        Assert.Equal([2L, 10], Wire.ReadTensor(captured.GetProperty("tensor")).Shape);
+        Assert.Equal("int32", captured.GetProperty("tensorIndices").GetProperty("dtype").GetString());
+    }
 }

@@ -56,4 +56,38 @@ public sealed class EngineQueueTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting);
         Assert.Equal((0, 1L), (queue.Statistics().Queued, queue.Statistics().Abandoned));
     }
+
+    [Fact]
+    public async Task AnAnswerBeingWrittenKeepsItsMemoryInTheBudgetButGivesBackTheSlot()
+    {
+        var queue = Queue(budget: 100, concurrency: 1);
+        var run = await queue.EnterAsync(80, CancellationToken.None);
+        var next = queue.EnterAsync(50, CancellationToken.None).AsTask();
+        run.KeepForAnswer(30); // the run is over; its answer holds 30 until written
+        using var nextLease = await next;
+        Assert.Equal((1, 80L, 80L), (queue.Statistics().Running, queue.Statistics().ReservedBytes, run.Bytes + nextLease.Bytes));
+        var third = queue.EnterAsync(30, CancellationToken.None).AsTask();
+        await Task.Delay(100);
+        Assert.False(third.IsCompleted); // 80 + 30 > 100, and the slot is taken: waits for the answer's memory and the slot
+
+        run.KeepForAnswer(0); // only once: the slot was given back already
+        Assert.Equal(80L, queue.Statistics().ReservedBytes);
+        run.Dispose(); // the answer is written
+        run.Dispose();
+        Assert.Equal((1, 50L), (queue.Statistics().Running, queue.Statistics().ReservedBytes));
+        nextLease.Dispose();
+        using var thirdLease = await third;
+        Assert.Equal((1, 30L), (queue.Statistics().Running, queue.Statistics().ReservedBytes));
+    }
+
+    [Fact]
+    public async Task AnAnswerLargerThanItsPlanKeepsWhatWasReserved()
+    {
+        var queue = Queue(budget: 100);
+        var lease = await queue.EnterAsync(40, CancellationToken.None);
+        lease.KeepForAnswer(1000);
+        Assert.Equal((0, 40L), (queue.Statistics().Running, queue.Statistics().ReservedBytes));
+        lease.Dispose();
+        Assert.Equal((0, 0L), (queue.Statistics().Running, queue.Statistics().ReservedBytes));
+    }
 }
