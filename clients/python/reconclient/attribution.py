@@ -92,14 +92,15 @@ def attribution(client, prompt: str | None = None, tokens: Sequence[int] | Seque
                 distractor: int | str | Sequence[int | str] | None = None, loss: str = "logit_diff", position: int = -1,
                 trace: Mapping[str, Any] | None = None, autoencoders: Sequence[str] | None = None,
                 ablations: Sequence[Mapping[str, Any]] | None = None, groups: Sequence[str] | None = None, top_k: int = 10,
-                dense: bool = False, detach_layer_norm_scale: bool = True, verify_top_n: int = 0, output=None
-                ) -> AttributionResult | list[AttributionResult]:
+                dense: bool = False, detach_layer_norm_scale: bool = True, verify_top_n: int = 0, output=None,
+                allow_special: bool | None = None, prepend_bos: bool | None = None) -> AttributionResult | list[AttributionResult]:
     """POST /v1/attribution (``../shared/docs/api.md``, "Attribution").
 
     Give one of ``prompt``, ``tokens`` (a list, or a list of lists for a batch) and ``prompts`` (a batch). The loss
     (``loss``: ``logit_diff``, ``probs`` or ``logprob``) reads the logits at ``position`` for ``target`` (and, for
     ``logit_diff``, ``distractor``) tokens: ids, or texts that are one token each. With ``trace`` (a dict as in the
-    request, or ``Node.trace()``) the loss is left out unless the trace is a ``V`` trace. A batch returns a list."""
+    request, or ``Node.trace()``) the loss is left out unless the trace is a ``V`` trace. ``allow_special`` and
+    ``prepend_bos`` are forward's (sent only when given). A batch returns a list."""
     body: dict[str, Any] = {"topK": int(top_k), "dense": bool(dense), "detachLayerNormScale": bool(detach_layer_norm_scale)}
     if prompt is not None:
         body["prompt"] = prompt
@@ -107,6 +108,10 @@ def attribution(client, prompt: str | None = None, tokens: Sequence[int] | Seque
         body["prompts"] = list(prompts)
     if tokens is not None:
         body["tokens"] = [[int(t) for t in s] for s in tokens] if tokens and not np.isscalar(tokens[0]) else [int(t) for t in tokens]
+    if allow_special is not None:
+        body["allowSpecial"] = bool(allow_special)
+    if prepend_bos is not None:
+        body["prependBos"] = bool(prepend_bos)
     needs_loss = trace is None or trace.get("attentionTraceType") == "V"
     if needs_loss:
         if target is None:

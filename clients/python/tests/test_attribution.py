@@ -85,3 +85,14 @@ def test_a_bad_request_raises_naming_the_field(client):
     assert error.value.status == 422 and error.value.field == "ablations[0].layerIndex"
     with pytest.raises(ValueError):
         client.attribution(prompt=PROMPT, target=" LORD and")
+
+
+def test_allow_special_and_prepend_bos_tokenize_as_forward_and_are_echoed(client):
+    plain = client.attribution(prompt=PROMPT + "<|endoftext|>", target=TARGET, loss="probs", top_k=2)
+    assert 50256 not in plain.tokens and plain.raw["allowSpecial"] is False and plain.raw["prependBos"] is False
+    special = client.attribution(prompt=PROMPT + "<|endoftext|>", target=TARGET, loss="probs", top_k=2, allow_special=True, prepend_bos=True)
+    run = client.forward(prompt=PROMPT + "<|endoftext|>", allow_special=True, prepend_bos=True)
+    assert special.tokens == run.tokens and special.tokens[0] == special.tokens[-1] == 50256
+    assert special.raw["allowSpecial"] is True and special.raw["prependBos"] is True
+    given = client.attribution(tokens=special.tokens[1:], target=TARGET, loss="probs", top_k=2, prepend_bos=True)
+    assert given.tokens == special.tokens and given.loss == pytest.approx(special.loss, abs=1e-6)

@@ -69,7 +69,9 @@ internal sealed class AttributionPlanner(GptConfig config, IReadOnlyDictionary<s
             {
                 AutoencoderInputType.MlpPostAct or AutoencoderInputType.ResidDeltaMlp => BlockSide.Mlp,
                 AutoencoderInputType.ResidDeltaAttn => BlockSide.Attention,
-                _ => throw new ReconstitutionException($"autoencoders[{i}]", $"autoencoders on {set.InputType} cannot be spliced into attribution yet"),
+                _ => throw new ReconstitutionException($"autoencoders[{i}]",
+                    $"'{name}' reads {System.Text.Json.JsonSerializer.Serialize(set.InputType).Trim('"')}: attribution splices only mlp.post_act, resid.delta_mlp and resid.delta_attn " +
+                    "autoencoders so far (residual-stream autoencoders and transcoders are not spliced yet)"),
             };
             splices.Add(new SplicedFamily(set, i, side));
         }

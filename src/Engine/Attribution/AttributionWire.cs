@@ -29,18 +29,35 @@ public static class AttributionWire
         ? new AttributionBatchResponse([.. result.Results.Select((r, i) => ToResponse(r, (path, t) => encode(TensorName(true, i, path), t)))])
         : ToResponse(result.Results[0], encode);
 
-    /// <summary>The answer for one sequence; <paramref name="encode"/> gets each tensor's path within it.</summary>
+    /// <summary>
+    /// The answer for one sequence; <paramref name="encode"/> gets each tensor's path within it. A payload that comes back
+    /// with top-k <see cref="TensorPayload.Indices"/> (<c>output.topK</c>) gets them as a sibling: <c>logitsIndices</c>,
+    /// and in <c>sums</c> and <c>scalars</c> the key <c>&lt;key&gt;Indices</c> beside its own (safetensors name: the path plus
+    /// <c>Indices</c>, as api.md names every top-k sibling).
+    /// </summary>
     public static AttributionResponse ToResponse(AttributionSequenceResult r, Func<string, torch.Tensor, TensorPayload> encode) => new(
         [.. r.Tokens], r.Loss, r.UnablatedLoss, r.TracedValue,
         r.Logits is null ? null : encode("logits", r.Logits),
         [.. r.NodeTable.Select(Node)],
-        r.Sums.ToDictionary(g => g.Key, g => (IReadOnlyDictionary<string, TensorPayload>)g.Value.ToDictionary(
-            s => s.Key, s => encode($"sums/{g.Key}/{s.Key}", s.Value))),
+        r.Sums.ToDictionary(g => g.Key, g => WithIndices(g.Value, (s, t) => encode($"sums/{g.Key}/{s}", t))),
         r.Scalars?.ToDictionary(g => g.Key, g => (IReadOnlyDictionary<string, IReadOnlyDictionary<string, TensorPayload>>)g.Value.ToDictionary(
-            s => s.Key, s => (IReadOnlyDictionary<string, TensorPayload>)s.Value.ToDictionary(
-                l => l.Key, l => encode($"scalars/{g.Key}/{s.Key}/{l.Key}", l.Value)))),
+            s => s.Key, s => WithIndices(s.Value, (l, t) => encode($"scalars/{g.Key}/{s.Key}/{l}", t)))),
         r.Verification?.Select(v => new AttributionVerification(v.Node.NodeType, v.Node.LayerIndex, v.Node.TensorIndices, v.Node.Autoencoder, v.Node.Values,
             v.ActTimesGrad, v.EstimatedChange, v.ExactChange, v.AblatedValue)).ToArray());
+
+    /// <summary>Each tensor encoded under its key, and its top-k indices (when it has them) under <c>&lt;key&gt;Indices</c>.</summary>
+    private static IReadOnlyDictionary<string, TensorPayload> WithIndices<TTensors>(TTensors tensors, Func<string, torch.Tensor, TensorPayload> encode)
+        where TTensors : IEnumerable<KeyValuePair<string, torch.Tensor>>
+    {
+        var encoded = new Dictionary<string, TensorPayload>();
+        foreach (var (key, tensor) in tensors)
+        {
+            var payload = encode(key, tensor);
+            encoded[key] = payload;
+            if (payload.Indices is { } indices) encoded[key + "Indices"] = indices;
+        }
+        return encoded;
+    }
 
     private static AttributionNode Node(AttributionNodeRow row) => new(row.NodeType, row.LayerIndex, row.TensorIndices, row.Autoencoder, row.Values);
 }

@@ -25,6 +25,16 @@ public sealed record AttributionRequest : TensorRequest
     public string? Prompt { get; init; }
     /// <summary>Texts of a batch of sequences.</summary>
     public string[]? Prompts { get; init; }
+    /// <summary>
+    /// With <see cref="Prompt"/> or <see cref="Prompts"/>: encode each <c>&lt;|endoftext|&gt;</c> in the text as token 50256
+    /// (as <c>/v1/forward</c>). Default false: it is ordinary text (seven tokens). Must stay false with <see cref="Tokens"/>.
+    /// </summary>
+    public bool AllowSpecial { get; init; }
+    /// <summary>
+    /// Put token 50256 (<c>&lt;|endoftext|&gt;</c>, GPT-2's BOS) before every sequence, from text or given tokens (as
+    /// <c>/v1/forward</c>); positions in <c>loss</c>, <c>trace</c> and <c>ablations</c> then count it. Default false.
+    /// </summary>
+    public bool PrependBos { get; init; }
     /// <summary>What the backward pass starts from; required unless <see cref="Trace"/> is given (and for a <c>V</c> trace).</summary>
     public AttributionLossRequest? Loss { get; init; }
     /// <summary>Attribute to one internal node's pre-activation instead of a loss.</summary>
@@ -108,7 +118,15 @@ public sealed record AttributionResponse(
     int[] Tokens, double? Loss, double? UnablatedLoss, double? TracedValue, TensorPayload? Logits,
     AttributionNode[] NodeTable, IReadOnlyDictionary<string, IReadOnlyDictionary<string, TensorPayload>> Sums,
     IReadOnlyDictionary<string, IReadOnlyDictionary<string, IReadOnlyDictionary<string, TensorPayload>>>? Scalars,
-    AttributionVerification[]? Verification);
+    AttributionVerification[]? Verification)
+{
+    /// <summary>With <c>output.topK</c> and <c>dense</c>: the int32 positions of <see cref="Logits"/>'s values on the vocabulary axis.</summary>
+    public TensorPayload? LogitsIndices => Logits?.Indices;
+    /// <summary>The request's <c>allowSpecial</c>.</summary>
+    public bool AllowSpecial { get; init; }
+    /// <summary>The request's <c>prependBos</c> (when true, <see cref="Tokens"/> starts with 50256).</summary>
+    public bool PrependBos { get; init; }
+}
 
 /// <summary>The answer for a batch: one <see cref="AttributionResponse"/> per sequence, in request order.</summary>
 /// <param name="Results">One answer per sequence.</param>

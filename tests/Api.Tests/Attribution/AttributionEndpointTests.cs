@@ -33,6 +33,45 @@ public sealed class AttributionEndpointTests(DefaultModelService service)
         Assert.False(a.TryGetProperty("logits", out _));
     }
 
+    [Fact]
+    public async Task AllowSpecialAndPrependBosTokenizeAsForwardDoesAndAreEchoed()
+    {
+        // Default: <|endoftext|> in a prompt is ordinary text; allowSpecial makes it 50256; prependBos puts 50256 first.
+        using var plain = await service.Client.PostJsonAsync("/v1/attribution", Lord("And the<|endoftext|>", "prompt"));
+        var plainAnswer = await plain.OkJsonAsync();
+        using var forward = await service.Client.PostJsonAsync("/v1/forward", new JsonObject { ["prompt"] = "And the<|endoftext|>" });
+        Assert.Equal(Ints((await forward.OkJsonAsync()).GetProperty("tokens")), Ints(plainAnswer.GetProperty("tokens")));
+        Assert.DoesNotContain(50256, Ints(plainAnswer.GetProperty("tokens")));
+        Assert.False(plainAnswer.GetProperty("allowSpecial").GetBoolean());
+        Assert.False(plainAnswer.GetProperty("prependBos").GetBoolean());
+
+        using var special = await service.Client.PostJsonAsync("/v1/attribution",
+            Lord("And the<|endoftext|>", "prompt").With("allowSpecial", true).With("prependBos", true));
+        var specialAnswer = await special.OkJsonAsync();
+        Assert.Equal([50256, 1870, 262, 50256], Ints(specialAnswer.GetProperty("tokens")));
+        Assert.True(specialAnswer.GetProperty("allowSpecial").GetBoolean());
+        Assert.True(specialAnswer.GetProperty("prependBos").GetBoolean());
+        using var asTokens = await service.Client.PostJsonAsync("/v1/attribution", Lord(new JsonArray(50256, 1870, 262, 50256)));
+        var tokensAnswer = await asTokens.OkJsonAsync();
+        Assert.Equal(tokensAnswer.GetProperty("loss").GetDouble(), specialAnswer.GetProperty("loss").GetDouble());
+        Assert.Equal(Keys(tokensAnswer.GetProperty("nodeTable")), Keys(specialAnswer.GetProperty("nodeTable")));
+
+        // prependBos before given tokens too, in every sequence of a batch (prompts and token lists alike).
+        using var batch = await service.Client.PostJsonAsync("/v1/attribution",
+            Lord(new JsonArray(new JsonArray(1870, 262), new JsonArray(818))).With("prependBos", true));
+        var results = (await batch.OkJsonAsync()).GetProperty("results").EnumerateArray().ToList();
+        Assert.Equal([50256, 1870, 262], Ints(results[0].GetProperty("tokens")));
+        Assert.Equal([50256, 818], Ints(results[1].GetProperty("tokens")));
+        Assert.All(results, r => Assert.True(r.GetProperty("prependBos").GetBoolean()));
+        using var prompts = await service.Client.PostJsonAsync("/v1/attribution",
+            Lord(new JsonArray("And the", "In"), "prompts").With("prependBos", true));
+        var promptResults = (await prompts.OkJsonAsync()).GetProperty("results").EnumerateArray().ToList();
+        Assert.Equal([50256, 1870, 262], Ints(promptResults[0].GetProperty("tokens")));
+        Assert.Equal(results[0].GetProperty("loss").GetDouble(), promptResults[0].GetProperty("loss").GetDouble());
+    }
+
+    private static int[] Ints(JsonElement array) => [.. array.EnumerateArray().Select(t => t.GetInt32())];
+
     [Theory]
     [InlineData("prompts")]
     [InlineData("tokens")]
@@ -83,7 +122,7 @@ public sealed class AttributionEndpointTests(DefaultModelService service)
             }));
         using var response = await service.Client.PostJsonAsync("/v1/attribution", body);
         var answer = await response.OkJsonAsync();
-        Assert.Equal(["logits", "loss", "nodeTable", "scalars", "sums", "tokens", "unablatedLoss", "verification"],
+        Assert.Equal(["allowSpecial", "logits", "loss", "nodeTable", "prependBos", "scalars", "sums", "tokens", "unablatedLoss", "verification"],
             answer.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal));
         Assert.NotEqual(answer.GetProperty("loss").GetDouble(), answer.GetProperty("unablatedLoss").GetDouble());
         Assert.Equal([2, 50257], Wire.ReadTensor(answer.GetProperty("logits")).Shape);
@@ -140,6 +179,8 @@ public sealed class AttributionEndpointTests(DefaultModelService service)
         { """{"tokens": [1, 2], "loss": {"name": "probs", "targetTokens": [1]}, "groups": []}""", 422, "groups" },
         { """{"tokens": [1, 2], "loss": {"name": "probs", "targetTokens": [1]}, "topK": -1}""", 422, "topK" },
         { """{"tokens": [1, 2], "loss": {"name": "probs", "targetTokens": [1]}, "verifyTopN": 100000}""", 422, "verifyTopN" },
+        { """{"tokens": [1, 2], "loss": {"name": "probs", "targetTokens": [1]}, "allowSpecial": true}""", 400, "allowSpecial" },
+        { """{"tokens": [[1, 2]], "loss": {"name": "probs", "targetTokens": [1]}, "allowSpecial": true, "prependBos": true}""", 400, "allowSpecial" },
     };
 
     [Theory]

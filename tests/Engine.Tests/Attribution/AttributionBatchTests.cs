@@ -109,7 +109,8 @@ public sealed class AttributionWireTests(RandomAttribution random) : IClassFixtu
         {
             DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
         })!.AsObject();
-        Assert.Equal(["logits", "loss", "nodeTable", "scalars", "sums", "tokens", "unablatedLoss", "verification"], json.Select(p => p.Key).Order());
+        Assert.Equal(["allowSpecial", "logits", "loss", "nodeTable", "prependBos", "scalars", "sums", "tokens", "unablatedLoss", "verification"],
+            json.Select(p => p.Key).Order());
         foreach (var node in json["nodeTable"]!.AsArray().Select(n => n!.AsObject()))
         {
             var type = (string)node["nodeType"]!;
