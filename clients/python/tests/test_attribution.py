@@ -96,3 +96,17 @@ def test_allow_special_and_prepend_bos_tokenize_as_forward_and_are_echoed(client
     assert special.raw["allowSpecial"] is True and special.raw["prependBos"] is True
     given = client.attribution(tokens=special.tokens[1:], target=TARGET, loss="probs", top_k=2, prepend_bos=True)
     assert given.tokens == special.tokens and given.loss == pytest.approx(special.loss, abs=1e-6)
+
+
+def test_output_dtype_and_top_k_reach_every_answer_tensor_and_leave_the_table_alone(client):
+    prompt = "In the beginning God created"
+    full = client.attribution(prompt=prompt, target=TARGET, loss="probs", top_k=2)
+    reduced = client.attribution(prompt=prompt, target=TARGET, loss="probs", top_k=2, output={"dtype": "float16", "topK": 2, "by": "abs"})
+    assert [(n.node_type, n.tensor_indices) for n in reduced.node_table] == [(n.node_type, n.tensor_indices) for n in full.node_table]
+    assert reduced.loss == pytest.approx(full.loss)
+    whole = full.sums["act_times_grad"]["mlp_act_times_grad"]
+    kept = reduced.sums["act_times_grad"]["mlp_act_times_grad"]
+    at = reduced.sums["act_times_grad"]["mlp_act_times_gradIndices"]
+    assert kept.dtype == np.float16 and kept.shape == (2,) and at.dtype == np.int32
+    np.testing.assert_allclose(kept.astype(np.float32), whole[at], rtol=1e-3, atol=1e-4)
+    assert sorted(np.abs(whole))[-2:][::-1] == pytest.approx(np.abs(kept.astype(np.float32)), rel=1e-3)
