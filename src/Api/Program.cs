@@ -1,3 +1,4 @@
+using ReconService.Api.Attribution;
 using ReconService.Api.Autoencoders;
 using ReconService.Api.Diagnostics;
 using ReconService.Api.Forward;
@@ -32,6 +33,7 @@ app.MapModelInfo();
 app.MapReconstitution();
 app.MapAutoencoders();
 app.MapForward();
+app.MapAttribution();
 app.MapMetrics();
 app.MapPrometheus();
 app.MapTokenize();

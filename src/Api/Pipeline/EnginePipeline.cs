@@ -102,7 +102,7 @@ public sealed class EnginePipeline(EngineHost host, RequestBinder binder, IOutpu
     /// <summary>The request-completed event's fields: tokens (the first input's, or a forward pass's), layer, node type, autoencoder.</summary>
     private void Describe<TRequest, TResult>(TRequest request, EnginePlan<TResult> plan, HttpContext http) where TResult : IEngineResult
     {
-        long? tokens = plan.Inputs.Count > 0 ? plan.Inputs[0].Shape[^2] : (plan.Operation as ForwardOperation)?.Tokens.Length;
+        long? tokens = plan.Inputs.Count > 0 ? plan.Inputs[0].Shape[^2] : (plan.Operation as ForwardOperation)?.Tokens.Length ?? (plan.Operation as ITokenOperation)?.TokenCount;
         if (tokens is not null) log.Set(RequestFields.Tokens, tokens);
         foreach (var (field, property) in LoggedFields<TRequest>.Properties)
             if (property.GetValue(request) is { } value) log.Set(field, value);
