@@ -59,7 +59,13 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
             // The path may or may not end with the unknown property itself, depending on where the reader stopped.
             var parent = field == unknown || field.EndsWith("." + unknown, StringComparison.Ordinal) ? field[..^unknown.Length].TrimEnd('.') : field;
             var name = parent.Length == 0 ? unknown : $"{parent}.{unknown}";
-            return (status, name, "unknown field; see the endpoint's schema in /swagger for the accepted fields");
+            var hint = Suggest(message, unknown) is { } known ? $"did you mean {known}? (names are camelCase and case-sensitive) " : "";
+            return (status, name, $"unknown field; {hint}see the endpoint's schema in /swagger for the accepted fields");
+        }
+        if (DuplicateField(message) is { } duplicate)
+        {
+            var parent = field == duplicate || field.EndsWith("." + duplicate, StringComparison.Ordinal) ? field[..^duplicate.Length].TrimEnd('.') : field;
+            return (status, parent.Length == 0 ? duplicate : $"{parent}.{duplicate}", "appears twice; give each field once");
         }
         return (status, field.Length == 0 ? "body" : field, Explain(message));
     }
@@ -154,6 +160,52 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
         var start = message.IndexOf('\'');
         var end = start < 0 ? -1 : message.IndexOf('\'', start + 1);
         return end > start ? message[(start + 1)..end] : null;
+    }
+
+    /// <summary>The property named by System.Text.Json's duplicate-property error (<c>AllowDuplicateProperties = false</c>).</summary>
+    private static string? DuplicateField(string message)
+    {
+        if (!message.StartsWith("Duplicate property '", StringComparison.Ordinal)) return null;
+        var start = message.IndexOf('\'');
+        var end = message.IndexOf('\'', start + 1);
+        return end > start ? message[(start + 1)..end] : null;
+    }
+
+    /// <summary>The field of the message's type that <paramref name="unknown"/> most likely meant: same letters in another case, or within two edits.</summary>
+    private static string? Suggest(string message, string unknown)
+    {
+        const string marker = "contained in type '";
+        var at = message.IndexOf(marker, StringComparison.Ordinal);
+        if (at < 0) return null;
+        var end = message.IndexOf('\'', at + marker.Length);
+        if (end < 0 || Resolve(message[(at + marker.Length)..end]) is not { } type) return null;
+        var names = type.GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance)
+            .Where(p => p.Name != "EqualityContract" && p.GetCustomAttributes(typeof(System.Text.Json.Serialization.JsonIgnoreAttribute), true).Length == 0)
+            .Select(p => p.GetCustomAttributes(typeof(System.Text.Json.Serialization.JsonPropertyNameAttribute), true)
+                .OfType<System.Text.Json.Serialization.JsonPropertyNameAttribute>().FirstOrDefault()?.Name ?? JsonNamingPolicy.CamelCase.ConvertName(p.Name))
+            .ToArray();
+        return names.FirstOrDefault(n => n.Equals(unknown, StringComparison.OrdinalIgnoreCase))
+               ?? names.Select(n => (Name: n, Distance: Distance(n.ToLowerInvariant(), unknown.ToLowerInvariant())))
+                   .Where(c => c.Distance <= 2).OrderBy(c => c.Distance).Select(c => c.Name).FirstOrDefault();
+    }
+
+    /// <summary>Levenshtein distance (names are short).</summary>
+    private static int Distance(string a, string b)
+    {
+        if (Math.Abs(a.Length - b.Length) > 2 || a.Length > 64 || b.Length > 64) return int.MaxValue;
+        var row = Enumerable.Range(0, b.Length + 1).ToArray();
+        for (var i = 1; i <= a.Length; i++)
+        {
+            var diagonal = row[0];
+            row[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                var above = row[j];
+                row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
+                diagonal = above;
+            }
+        }
+        return row[b.Length];
     }
 
     private static string[]? MissingFields(string message)

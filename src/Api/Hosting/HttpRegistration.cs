@@ -27,6 +27,10 @@ public static class HttpRegistration
             options.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
             // "detachLNScale": false is a 400 naming the field, not a silently ignored typo (nested objects too).
             options.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+            // "layerIndex" twice is a 400 naming it, not the last one silently winning.
+            options.SerializerOptions.AllowDuplicateProperties = false;
+            // The contract is camelCase: "LayerIndex" is an unknown field (the web default matches names case-insensitively).
+            options.SerializerOptions.PropertyNameCaseInsensitive = false;
         });
         // Malformed JSON then throws BadHttpRequestException (with the JsonException and its path) instead of a bare 400.
         services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);

@@ -24,12 +24,16 @@ public sealed class TensorPayloadJsonConverter : JsonConverter<TensorPayload>
         (byte[] Buffer, int Length, TensorTextPool? Lender)? text = null;
         List<float>? values = null;
         var members = 0;
+        var seen = 0; // dtype 1, shape 2, data 4
         while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
         {
             var name = reader.GetString();
             reader.Read();
             if (name == "tensor" && TensorPlaceholders.Current is { } placeholders) return ReadPlaceholder(ref reader, placeholders, members);
             members++;
+            var bit = name switch { "dtype" => 1, "shape" => 2, "data" => 4, _ => 0 };
+            if ((seen & bit) != 0) throw new TensorPayloadException(name!, "appears twice; give each field once");
+            seen |= bit;
             switch (name)
             {
                 case "dtype":

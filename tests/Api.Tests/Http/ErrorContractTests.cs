@@ -15,6 +15,9 @@ public sealed class ErrorContractTests(DefaultModelService service)
 
     private static string Json(JsonNode node) => node.ToJsonString();
 
+    /// <summary>The request with <paramref name="member"/> (raw JSON, e.g. a duplicate key) written first.</summary>
+    private static string First(string member, JsonNode node) => "{" + member + "," + node.ToJsonString()[1..];
+
     private static readonly Dictionary<string, Case> Cases = new()
     {
         ["truncated JSON"] = new("/v1/activations", _ => "{\"layerIndex\": 0, \"residual\": {\"dtype\": ", HttpStatusCode.BadRequest, "residual"),
@@ -31,6 +34,22 @@ public sealed class ErrorContractTests(DefaultModelService service)
             HttpStatusCode.BadRequest, "latentSlice.step", "unknown field"),
         ["field of another endpoint"] = new("/v1/resid-deltas/attn", s => Json(s.Requests.Block().With("nodeType", "mlp_neuron")),
             HttpStatusCode.BadRequest, "nodeType", "unknown field"),
+        ["duplicate field"] = new("/v1/activations", s => First("\"layerIndex\": 3", s.Requests.Activations()), HttpStatusCode.BadRequest, "layerIndex", "twice"),
+        ["duplicate field in a tensor"] = new("/v1/logits", s => Json(s.Requests.Final()).Replace("\"residual\":{", "\"residual\":{\"dtype\":\"float16\","),
+            HttpStatusCode.BadRequest, "residual.dtype", "twice"),
+        ["duplicate field in latentSlice"] = new("/v1/activations",
+            s => Json(s.Requests.Activations("mlp_autoencoder_latent").With("latentSlice", new JsonObject { ["start"] = 0, ["stop"] = 4 })).Replace("\"start\":0", "\"start\":0,\"start\":1"),
+            HttpStatusCode.BadRequest, "latentSlice.start", "twice"),
+        ["field in PascalCase"] = new("/v1/activations", s => Json(s.Requests.Activations().Also(b => { b.Remove("layerIndex"); b["LayerIndex"] = 0; })),
+            HttpStatusCode.BadRequest, "LayerIndex", "did you mean layerIndex?"),
+        ["field in capitals"] = new("/v1/activations", s => Json(s.Requests.Activations().Also(b => { b.Remove("preOrPostAct"); b["PREORPOSTACT"] = "post"; })),
+            HttpStatusCode.BadRequest, "PREORPOSTACT", "did you mean preOrPostAct?"),
+        ["field in capitals beside the field"] = new("/v1/activations", s => Json(s.Requests.Activations().With("NODETYPE", "attention_head")),
+            HttpStatusCode.BadRequest, "NODETYPE", "did you mean nodeType?"),
+        ["field in lower case"] = new("/v1/gradients", s => Json(s.Requests.Gradients(0, 0).With("detachlayernormscale", false)),
+            HttpStatusCode.BadRequest, "detachlayernormscale", "did you mean detachLayerNormScale?"),
+        ["tensor field in capitals"] = new("/v1/logits", s => Json(s.Requests.Final()).Replace("\"dtype\":", "\"DTYPE\":"),
+            HttpStatusCode.BadRequest, "residual.DTYPE", "unknown field"),
         ["residual of the wrong width"] = new("/v1/activations",
             s => Json(s.Requests.Activations().With("residual", Wire.Tensor([3, s.DModel + 1], new float[3 * (s.DModel + 1)]))),
             HttpStatusCode.UnprocessableEntity, "residual.shape"),

@@ -80,7 +80,7 @@ public static class SafetensorsRequestReader
         JsonObject request;
         try
         {
-            request = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { MaxDepth = 64 }) as JsonObject
+            request = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { MaxDepth = 64, AllowDuplicateProperties = false }) as JsonObject
                 ?? throw new SafetensorsException(field, "expected a JSON object as text");
         }
         catch (JsonException e)
