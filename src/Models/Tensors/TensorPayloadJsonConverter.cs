@@ -23,6 +23,8 @@ public sealed class TensorPayloadJsonConverter : JsonConverter<TensorPayload>
         long[]? shape = null;
         (byte[] Buffer, int Length, TensorTextPool? Lender)? text = null;
         List<float>? values = null;
+        var listToReread = default(Utf8JsonReader);
+        var rereadList = false;
         var members = 0;
         var seen = 0; // dtype 1, shape 2, data 4
         while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
@@ -47,7 +49,15 @@ public sealed class TensorPayloadJsonConverter : JsonConverter<TensorPayload>
                     break;
                 case "data":
                     if (reader.TokenType == JsonTokenType.String) text = CopyText(ref reader);
-                    else if (reader.TokenType == JsonTokenType.StartArray) values = ReadValues(ref reader);
+                    else if (reader.TokenType == JsonTokenType.StartArray && shape is not null) values = ReadValues(ref reader, shape);
+                    else if (reader.TokenType == JsonTokenType.StartArray)
+                    {
+                        // The nesting is checked against the shape, which comes later: read the list again once it is known
+                        // (a converter's value is buffered whole, so a copy of the reader can re-read it).
+                        listToReread = reader;
+                        rereadList = true;
+                        reader.Skip();
+                    }
                     else throw new TensorPayloadException("data", "expected a base64 string or nested arrays of numbers");
                     break;
                 default:
@@ -55,6 +65,7 @@ public sealed class TensorPayloadJsonConverter : JsonConverter<TensorPayload>
             }
         }
         if (shape is null) throw new TensorPayloadException("shape", "is required: one non-negative integer per axis");
+        if (rereadList) values = ReadValues(ref listToReread, shape);
         if (text is null && values is null) throw new TensorPayloadException("data", "is required: base64 of the little-endian values");
         if (values is not null)
         {
@@ -150,25 +161,39 @@ public sealed class TensorPayloadJsonConverter : JsonConverter<TensorPayload>
         return (buffer, reader.CopyString(buffer), lender);
     }
 
-    private static List<float> ReadValues(ref Utf8JsonReader reader)
+    /// <summary>
+    /// Nested lists following <paramref name="shape"/>, flattened row-major: a list of <c>shape[0]</c> entries, each a list of
+    /// <c>shape[1]</c>, ..., numbers at the innermost level (a scalar: <c>[x]</c>). A row of another length, a number where a
+    /// list belongs or a list where a number belongs is an error naming its position (<c>data[1]</c>).
+    /// </summary>
+    private static List<float> ReadValues(ref Utf8JsonReader reader, long[] shape)
     {
         var values = new List<float>();
+        var rank = Math.Max(shape.Length, 1);
+        var axes = shape.Length == 0 ? [1L] : shape; // a scalar is written as a list of one
+        var index = new long[rank]; // entries read so far in the open list at each depth
         var depth = 0;
         do
         {
             switch (reader.TokenType)
             {
                 case JsonTokenType.StartArray:
-                    if (++depth > MaxRank) throw new TensorPayloadException("data", $"expected at most {MaxRank} levels of nesting");
+                    if (depth > 0) CountEntry(index, depth, axes, shape);
+                    if (depth == rank)
+                        throw new TensorPayloadException("data", $"{Position(index, depth)} is a list where a number belongs: shape {Format(shape)} has {shape.Length} axes");
+                    index[depth++] = 0;
                     break;
                 case JsonTokenType.EndArray:
+                    if (index[depth - 1] != axes[depth - 1])
+                        throw new TensorPayloadException("data", $"{Position(index, depth - 1)} holds {index[depth - 1]} entries; shape {Format(shape)} needs {axes[depth - 1]} on axis {depth - 1}");
                     depth--;
                     break;
                 case JsonTokenType.Number:
-                    values.Add(reader.GetSingle());
-                    break;
                 case JsonTokenType.String:
-                    values.Add(reader.GetString() switch
+                    CountEntry(index, depth, axes, shape);
+                    if (depth < rank)
+                        throw new TensorPayloadException("data", $"{Position(index, depth)} is a number where a list of {axes[depth]} belongs (axis {depth} of shape {Format(shape)})");
+                    values.Add(reader.TokenType == JsonTokenType.Number ? reader.GetSingle() : reader.GetString() switch
                     {
                         "NaN" => float.NaN,
                         "Infinity" => float.PositiveInfinity,
@@ -182,6 +207,25 @@ public sealed class TensorPayloadJsonConverter : JsonConverter<TensorPayload>
         } while (depth > 0 && reader.Read());
         return values;
     }
+
+    /// <summary>Counts one more entry in the open list at <paramref name="depth"/> (1-based), refusing one past the shape.</summary>
+    private static void CountEntry(long[] index, int depth, long[] axes, long[] shape)
+    {
+        if (index[depth - 1] == axes[depth - 1])
+            throw new TensorPayloadException("data", $"{Position(index, depth - 1)} holds more than {axes[depth - 1]} entries; shape {Format(shape)} needs {axes[depth - 1]} on axis {depth - 1}");
+        index[depth - 1]++;
+    }
+
+    /// <summary><c>data</c>, <c>data[1]</c>, <c>data[1][0]</c>: the list at <paramref name="depth"/> whose entries are being read (the next entry's position).</summary>
+    private static string Position(long[] index, int depth)
+    {
+        var text = new System.Text.StringBuilder("data");
+        // index[d] counts the entries read at depth d + 1, so the current entry at depth d + 1 is index[d] - 1.
+        for (var d = 0; d < depth; d++) text.Append('[').Append(index[d] - 1).Append(']');
+        return text.ToString();
+    }
+
+    private static string Format(long[] shape) => $"[{string.Join(", ", shape)}]";
 
     private static string Truncate(string s) => s.Length <= 32 ? s : s[..32] + "…";
 }

@@ -18,6 +18,14 @@ public sealed class ErrorContractTests(DefaultModelService service)
     /// <summary>The request with <paramref name="member"/> (raw JSON, e.g. a duplicate key) written first.</summary>
     private static string First(string member, JsonNode node) => "{" + member + "," + node.ToJsonString()[1..];
 
+    /// <summary>A <c>/v1/logits</c> request whose residual is <paramref name="data"/> as lists, said to be of <paramref name="shape"/>.</summary>
+    private static string ListResidual(long[] shape, JsonNode data) =>
+        Json(new JsonObject { ["residual"] = new JsonObject { ["dtype"] = "float32", ["shape"] = new JsonArray(shape.Select(d => (JsonNode)d).ToArray()), ["data"] = data } });
+
+    /// <summary>Rows of 0.1 of the given lengths.</summary>
+    private static JsonArray Rows(params int[] lengths) =>
+        new(lengths.Select(n => (JsonNode)new JsonArray(Enumerable.Range(0, n).Select(_ => (JsonNode)0.1f).ToArray())).ToArray());
+
     private static readonly Dictionary<string, Case> Cases = new()
     {
         ["truncated JSON"] = new("/v1/activations", _ => "{\"layerIndex\": 0, \"residual\": {\"dtype\": ", HttpStatusCode.BadRequest, "residual"),
@@ -50,6 +58,14 @@ public sealed class ErrorContractTests(DefaultModelService service)
             HttpStatusCode.BadRequest, "detachlayernormscale", "did you mean detachLayerNormScale?"),
         ["tensor field in capitals"] = new("/v1/logits", s => Json(s.Requests.Final()).Replace("\"dtype\":", "\"DTYPE\":"),
             HttpStatusCode.BadRequest, "residual.DTYPE", "unknown field"),
+        ["list rows of two lengths"] = new("/v1/logits", s => ListResidual([2, s.DModel], Rows(s.DModel / 2, s.DModel * 3 / 2)),
+            HttpStatusCode.BadRequest, "residual.data", "data[0] holds"),
+        ["list of rows too short"] = new("/v1/logits", s => ListResidual([2, s.DModel], Rows(Enumerable.Repeat(2, s.DModel).ToArray())),
+            HttpStatusCode.BadRequest, "residual.data", "data[0] holds 2 entries"),
+        ["list nested too deep"] = new("/v1/logits", s => ListResidual([1, s.DModel], new JsonArray(Rows(s.DModel))),
+            HttpStatusCode.BadRequest, "residual.data", "data[0][0] is a list where a number belongs"),
+        ["flat list for two axes"] = new("/v1/logits", s => ListResidual([1, s.DModel], Rows(s.DModel)[0]!.DeepClone()),
+            HttpStatusCode.BadRequest, "residual.data", "data[0] is a number where a list of"),
         ["residual of the wrong width"] = new("/v1/activations",
             s => Json(s.Requests.Activations().With("residual", Wire.Tensor([3, s.DModel + 1], new float[3 * (s.DModel + 1)]))),
             HttpStatusCode.UnprocessableEntity, "residual.shape"),

@@ -52,12 +52,16 @@ public sealed class TensorPayloadTests
         Assert.Equal("Infinity", data[1][1].GetString());
     }
 
-    [Fact]
-    public void ListInputRoundTripsThroughTheCodec()
+    /// <summary>Nested lists following the shape, whichever of shape and data comes first.</summary>
+    [Theory]
+    [InlineData("{\"shape\":[2,2],\"data\":[[1,2],[\"-Infinity\",4.5]]}", new[] { 1f, 2f, float.NegativeInfinity, 4.5f })]
+    [InlineData("{\"data\":[[1,2],[\"-Infinity\",4.5]],\"shape\":[2,2]}", new[] { 1f, 2f, float.NegativeInfinity, 4.5f })]
+    [InlineData("{\"shape\":[2,1,2],\"data\":[[[1,2]],[[3,4]]]}", new[] { 1f, 2f, 3f, 4f })]
+    public void ListInputRoundTripsThroughTheCodec(string json, float[] expected)
     {
-        var payload = JsonSerializer.Deserialize<TensorPayload>("{\"shape\":[2,2],\"data\":[[1,2],[\"-Infinity\",4.5]]}", Json)!;
+        var payload = JsonSerializer.Deserialize<TensorPayload>(json, Json)!;
         using var tensor = TensorCodec.Decode(payload, "residual");
-        Assert.Equal(new[] { 1f, 2f, float.NegativeInfinity, 4.5f }, tensor.data<float>().ToArray());
+        Assert.Equal(expected, tensor.data<float>().ToArray());
     }
 
     [Fact]
@@ -107,10 +111,19 @@ public sealed class TensorPayloadTests
     [InlineData("{\"dtype\":\"float32\",\"data\":\"AAAAAA==\"}", "shape")]
     [InlineData("{\"dtype\":\"float32\",\"shape\":[1]}", "data")]
     [InlineData("{\"dtype\":\"float32\",\"shape\":[1],\"data\":[\"one\"]}", "data")]
-    [InlineData("{\"dtype\":\"float32\",\"shape\":[3],\"data\":[1,2]}", "data")]
-    public void MalformedPayloadsNameTheMemberAtFault(string json, string member)
+    [InlineData("{\"dtype\":\"float32\",\"shape\":[3],\"data\":[1,2]}", "data", "data holds 2 entries; shape [3] needs 3 on axis 0")]
+    [InlineData("{\"shape\":[2,2],\"data\":[[1],[2,3,4]]}", "data", "data[0] holds 1 entries; shape [2, 2] needs 2 on axis 1")]
+    [InlineData("{\"shape\":[2,2],\"data\":[[1,2],[2,3,4]]}", "data", "data[1] holds more than 2 entries")]
+    [InlineData("{\"shape\":[1,2],\"data\":[[1,2],[3,4]]}", "data", "data holds more than 1 entries")]
+    [InlineData("{\"shape\":[1,2],\"data\":[[[1,2]]]}", "data", "data[0][0] is a list where a number belongs")]
+    [InlineData("{\"shape\":[1,2],\"data\":[1,2]}", "data", "data[0] is a number where a list of 2 belongs")]
+    [InlineData("{\"data\":[[1],[2,3,4]],\"shape\":[2,2]}", "data", "data[0] holds 1 entries")]
+    [InlineData("{\"shape\":[1],\"dtype\":\"float32\",\"dtype\":\"float16\",\"data\":[1]}", "dtype", "twice")]
+    [InlineData("{\"shape\":[1],\"data\":[1],\"Data\":[1]}", "Data", "unknown field")]
+    public void MalformedPayloadsNameTheMemberAtFault(string json, string member, string? says = null)
     {
         var error = Assert.Throws<TensorPayloadException>(() => JsonSerializer.Deserialize<TensorPayload>(json, Json));
         Assert.Equal(member, error.Member);
+        if (says is not null) Assert.Contains(says, error.Message);
     }
 }
