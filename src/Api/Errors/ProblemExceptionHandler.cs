@@ -46,9 +46,9 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
     private static (int, string?, string) FromJson(int status, JsonException json)
     {
         var field = FieldFromPath(json.Path);
-        if (json is TensorPayloadException tensor && tensor.Member.Length > 0)
-            field = field.Length == 0 ? tensor.Member : $"{field}.{tensor.Member}";
-        var message = json is TensorPayloadException ? json.Message : StripPosition(json.Message);
+        if (json is JsonMemberException { Member.Length: > 0 } member)
+            field = field.Length == 0 ? member.Member.TrimStart('.') : member.Member[0] == '[' ? field + member.Member : $"{field}.{member.Member}";
+        var message = json is JsonMemberException ? json.Message : StripPosition(json.Message);
         if (MissingFields(message) is { Length: > 0 } missing)
         {
             var prefix = field.Length == 0 ? "" : field + ".";
@@ -137,13 +137,11 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
             .Select(f => f.GetCustomAttributes(typeof(System.Text.Json.Serialization.JsonStringEnumMemberNameAttribute), false)
                 .OfType<System.Text.Json.Serialization.JsonStringEnumMemberNameAttribute>().FirstOrDefault()?.Name ?? f.Name);
 
-    /// <summary><c>$.residual.shape[1]</c> → <c>residual.shape</c>.</summary>
+    /// <summary><c>$.ablations[1].nodeType</c> → <c>ablations[1].nodeType</c>: the full path, array indices included (as the 422s name fields).</summary>
     public static string FieldFromPath(string? path)
     {
         if (string.IsNullOrEmpty(path) || path == "$") return "";
-        var trimmed = path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : path.TrimStart('$');
-        var bracket = trimmed.IndexOf('[');
-        return bracket >= 0 ? trimmed[..bracket] : trimmed;
+        return path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : path.TrimStart('$');
     }
 
     private static string StripPosition(string message)

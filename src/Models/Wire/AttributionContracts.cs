@@ -287,26 +287,29 @@ public sealed class TokenSequencesJsonConverter : JsonConverter<TokenSequences>
     {
         if (reader.TokenType != JsonTokenType.StartArray) throw new JsonException("expected a list of token ids or a list of lists");
         reader.Read();
-        if (reader.TokenType != JsonTokenType.StartArray) return new TokenSequences([ReadInts(ref reader)], batched: false);
+        if (reader.TokenType != JsonTokenType.StartArray) return new TokenSequences([ReadInts(ref reader, "")], batched: false);
         var sequences = new List<int[]>();
         while (reader.TokenType == JsonTokenType.StartArray)
         {
             reader.Read();
-            sequences.Add(ReadInts(ref reader));
+            sequences.Add(ReadInts(ref reader, $"[{sequences.Count}]"));
             reader.Read();
         }
-        if (reader.TokenType != JsonTokenType.EndArray) throw new JsonException("expected every element of a batch of tokens to be a list of token ids");
+        if (reader.TokenType != JsonTokenType.EndArray)
+            throw new JsonMemberException($"[{sequences.Count}]", "expected every element of a batch of tokens to be a list of token ids");
         return new TokenSequences(sequences, batched: true);
     }
 
-    /// <summary>Reads integers up to the closing bracket, which is left current.</summary>
-    private static int[] ReadInts(ref Utf8JsonReader reader)
+    /// <summary>Reads integers up to the closing bracket, which is left current; errors name <c>{sequence}[i]</c>.</summary>
+    private static int[] ReadInts(ref Utf8JsonReader reader, string sequence)
     {
         var values = new List<int>();
         for (; reader.TokenType != JsonTokenType.EndArray; reader.Read())
         {
             if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out var value))
-                throw new JsonException("expected token ids to be integers");
+                throw new JsonMemberException($"{sequence}[{values.Count}]", reader.TokenType == JsonTokenType.Number
+                    ? "expected a token id, an integer in the int32 range"
+                    : "expected token ids to be integers");
             values.Add(value);
         }
         return [.. values];

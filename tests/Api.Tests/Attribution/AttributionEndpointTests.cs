@@ -159,10 +159,18 @@ public sealed class AttributionEndpointTests(DefaultModelService service)
         { """{"loss": {"name": "probs", "targetTokens": [1]}}""", 400, "tokens" },
         { """{"tokens": [1, 2], "prompt": "And", "loss": {"name": "probs", "targetTokens": [1]}}""", 400, "prompt" },
         { """{"tokens": [1, 2], "loss": {"name": "probs", "targetTokens": [1]}, "bogus": 1}""", 400, "bogus" },
-        { """{"tokens": [1, "2"], "loss": {"name": "probs", "targetTokens": [1]}}""", 400, "tokens" },
+        { """{"tokens": [1, "2"], "loss": {"name": "probs", "targetTokens": [1]}}""", 400, "tokens[1]" },
+        { """{"tokens": [[1, 2], ["x"]], "loss": {"name": "probs", "targetTokens": [1]}}""", 400, "tokens[1][0]" },
+        { """{"tokens": [[1, 2], 3], "loss": {"name": "probs", "targetTokens": [1]}}""", 400, "tokens[1]" },
+        { """{"prompts": ["And", 5], "loss": {"name": "probs", "targetTokens": [1]}}""", 400, "prompts[1]" },
+        { """{"tokens": [1, 2], "loss": {"name": "probs", "targetTokens": [1]}, "ablations": [{"nodeType": "mlp_neuron", "layerIndex": 0, "tensorIndices": [0, 1]}, {"nodeType": "bogus", "layerIndex": 0, "tensorIndices": [0, 1]}]}""", 400, "ablations[1].nodeType" },
+        { """{"tokens": [1, 2], "loss": {"name": "probs", "targetTokens": [1]}, "ablations": [{"nodeType": "mlp_neuron", "layerIndex": 0, "tensorIndices": [0, 1], "value": "x"}]}""", 400, "ablations[0].value" },
+        { """{"tokens": [1, 2], "loss": {"name": "probs", "targetTokens": [1]}, "ablations": [{"nodeType": "mlp_neuron", "layerIndex": "0", "tensorIndices": [0, 1]}]}""", 400, "ablations[0].layerIndex" },
+        { """{"tokens": [1, 2], "loss": {"name": "probs", "targetTokens": [1]}, "ablations": [{"nodeType": "mlp_neuron", "layerIndex": 0, "tensorIndices": [0, 1]}, {"nodeType": "mlp_neuron", "layerIndex": 0, "tensorIndices": [0, 1], "foo": 1}]}""", 400, "ablations[1].foo" },
+        { """{"tokens": [1, 2], "loss": {"name": "probs", "targetTokens": [1]}, "ablations": [{"nodeType": "mlp_neuron", "tensorIndices": [0, 1]}]}""", 400, "ablations[0].layerIndex" },
         { """{"tokens": [1, 2], "loss": {"name": "entropy", "targetTokens": [1]}}""", 400, "loss.name" },
         { """{"prompts": ["And", null], "loss": {"name": "probs", "targetTokens": [1]}}""", 400, "prompts[1]" },
-        { """{"tokens": [1, 2], "loss": {"name": "probs", "targetTokens": [1]}, "ablations": [{"nodeType": "mlp_neuron", "layerIndex": 0, "tensorIndices": [0, "Some"]}]}""", 400, "ablations" },
+        { """{"tokens": [1, 2], "loss": {"name": "probs", "targetTokens": [1]}, "ablations": [{"nodeType": "mlp_neuron", "layerIndex": 0, "tensorIndices": [0, "Some"]}]}""", 400, "ablations[0].tensorIndices[1]" },
         { """{"tokens": [], "loss": {"name": "probs", "targetTokens": [1]}}""", 422, "tokens" },
         { """{"tokens": [[1, 2], []], "loss": {"name": "probs", "targetTokens": [1]}}""", 422, "tokens[1]" },
         { """{"prompts": ["And the", ""], "loss": {"name": "probs", "targetTokens": [1]}}""", 422, "prompts[1]" },
@@ -189,7 +197,7 @@ public sealed class AttributionEndpointTests(DefaultModelService service)
     {
         using var response = await service.Client.PostRawAsync("/v1/attribution", body);
         var problem = await response.AssertProblemAsync((HttpStatusCode)status, field);
-        if (status == 422) Assert.Equal(field, problem.GetProperty("field").GetString());
+        Assert.Equal(field, problem.GetProperty("field").GetString());
     }
 
     [Fact]
