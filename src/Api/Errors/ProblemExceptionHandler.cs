@@ -67,12 +67,21 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
             var parent = field == duplicate || field.EndsWith("." + duplicate, StringComparison.Ordinal) ? field[..^duplicate.Length].TrimEnd('.') : field;
             return (status, parent.Length == 0 ? duplicate : $"{parent}.{duplicate}", "appears twice; give each field once");
         }
-        return (status, field.Length == 0 ? "body" : field, Explain(message));
+        return (status, field.Length == 0 ? "body" : field, Explain(message, json.InnerException));
     }
 
     /// <summary>Replaces the serializer's wording (C# type names) with what the field accepts.</summary>
-    private static string Explain(string message)
+    private static string Explain(string message, Exception? inner)
     {
+        // The reader's own failures: a number that is no integer of the field's width, a string that is not text.
+        if (inner is FormatException && IntegerRange(message) is { } range)
+            return $"expected an integer in the {range}";
+        if (inner is InvalidOperationException { Message: var reason } && message.Contains("System.String", StringComparison.Ordinal))
+        {
+            if (reason.Contains("UTF-8", StringComparison.Ordinal)) return "the string is not valid UTF-8";
+            if (reason.Contains("UTF-16", StringComparison.Ordinal) || reason.Contains("surrogate", StringComparison.OrdinalIgnoreCase))
+                return "the string holds an unpaired surrogate escape (such as \\ud800): send a high and low surrogate pair, or the character itself";
+        }
         if (message.Contains("doesn't allow setting null values", StringComparison.Ordinal)
             || message.Contains("doesn't allow getting null values", StringComparison.Ordinal))
             return "expected a value, got null";
@@ -82,6 +91,13 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
         var typeName = message[(at + marker.Length)..].TrimEnd('.', ' ');
         return $"expected {Describe(typeName)}";
     }
+
+    /// <summary>The range of the integer type the serializer's message names (<c>int32 range, -2147483648 to 2147483647</c>), or null.</summary>
+    private static string? IntegerRange(string message) =>
+        message.Contains("System.Int32", StringComparison.Ordinal) ? $"int32 range, {int.MinValue} to {int.MaxValue}"
+        : message.Contains("System.Int64", StringComparison.Ordinal) ? $"int64 range, {long.MinValue} to {long.MaxValue}"
+        : message.Contains("System.Int16", StringComparison.Ordinal) ? $"int16 range, {short.MinValue} to {short.MaxValue}"
+        : null;
 
     /// <summary>What a JSON value of the named .NET type looks like, in words (never the type's name).</summary>
     private static string Describe(string typeName)

@@ -11,7 +11,8 @@ namespace ReconService.Api.Tests.Http;
 [Collection(DefaultModel.Name)]
 public sealed class ErrorContractTests(DefaultModelService service)
 {
-    private sealed record Case(string Path, Func<DefaultModelService, string> Body, HttpStatusCode Status, string Field, string? Says = null);
+    /// <summary>One case; <paramref name="Latin1"/> sends each char of the body as one byte (to send bytes that are not UTF-8).</summary>
+    private sealed record Case(string Path, Func<DefaultModelService, string> Body, HttpStatusCode Status, string Field, string? Says = null, bool Latin1 = false);
 
     private static string Json(JsonNode node) => node.ToJsonString();
 
@@ -66,6 +67,13 @@ public sealed class ErrorContractTests(DefaultModelService service)
             HttpStatusCode.BadRequest, "residual.data", "data[0][0] is a list where a number belongs"),
         ["flat list for two axes"] = new("/v1/logits", s => ListResidual([1, s.DModel], Rows(s.DModel)[0]!.DeepClone()),
             HttpStatusCode.BadRequest, "residual.data", "data[0] is a number where a list of"),
+        ["layer index past int32"] = new("/v1/activations", s => Json(s.Requests.Activations()).Replace("\"layerIndex\":0", "\"layerIndex\":1e20"),
+            HttpStatusCode.BadRequest, "layerIndex", "int32 range"),
+        ["top-k past int32"] = new("/v1/logits", s => Json(s.Requests.Final().With("output", new JsonObject { ["topK"] = 2147483648L })),
+            HttpStatusCode.BadRequest, "output.topK", "int32 range"),
+        ["prompt that is not UTF-8"] = new("/v1/forward", _ => "{\"prompt\": \"And \u00ff\u00fe\"}", HttpStatusCode.BadRequest, "prompt", "not valid UTF-8", Latin1: true),
+        ["text with an unpaired surrogate"] = new("/v1/tokenize", _ => "{\"text\": \"And \\ud800 God\"}", HttpStatusCode.BadRequest, "text", "unpaired surrogate"),
+        ["prompt with an unpaired surrogate"] = new("/v1/forward", _ => "{\"prompt\": \"\\udc00\"}", HttpStatusCode.BadRequest, "prompt", "unpaired surrogate"),
         ["residual of the wrong width"] = new("/v1/activations",
             s => Json(s.Requests.Activations().With("residual", Wire.Tensor([3, s.DModel + 1], new float[3 * (s.DModel + 1)]))),
             HttpStatusCode.UnprocessableEntity, "residual.shape"),
@@ -98,6 +106,11 @@ public sealed class ErrorContractTests(DefaultModelService service)
         {
             Content = new StringContent(c.Body(service), System.Text.Encoding.UTF8, "application/json"),
         };
+        if (c.Latin1)
+        {
+            request.Content = new ByteArrayContent(System.Text.Encoding.Latin1.GetBytes(c.Body(service)));
+            request.Content.Headers.ContentType = new("application/json");
+        }
         if (c.Status == HttpStatusCode.NotAcceptable) request.Headers.TryAddWithoutValidation("Accept", "text/csv, application/problem+json;q=0.1");
         using var response = await service.Client.SendAsync(request);
         var problem = await response.AssertProblemAsync(c.Status, c.Field);
