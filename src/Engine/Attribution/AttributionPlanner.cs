@@ -148,7 +148,13 @@ internal sealed class AttributionPlanner(GptConfig config, IReadOnlyDictionary<s
             case NodeType.MlpNeuron:
                 return new(AblationTarget.Neuron, a.LayerIndex, Indices(a.TensorIndices, false, config.DFf, lengths, field + ".tensorIndices"), a.Value);
             case NodeType.AttentionHead:
-                return new(AblationTarget.Head, a.LayerIndex, Indices(a.TensorIndices, true, config.NHeads, lengths, field + ".tensorIndices"), a.Value);
+            {
+                var head = Indices(a.TensorIndices, true, config.NHeads, lengths, field + ".tensorIndices");
+                if (head[0] is { } q && head[1] is { } k && k > q)
+                    throw new ReconstitutionException(field + ".tensorIndices",
+                        $"[{q}, {k}, {head[2]?.ToString() ?? "All"}] is a masked attention pair (key after query): no attention flows there to ablate; expected key <= query");
+                return new(AblationTarget.Head, a.LayerIndex, head, a.Value);
+            }
             default:
                 var splice = Splice(a.NodeType, a.LayerIndex, a.Autoencoder, splices, field);
                 var width = splice.Set.Layers[a.LayerIndex].NLatents;
