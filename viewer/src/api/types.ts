@@ -1,0 +1,256 @@
+// Wire types of the service's v1 endpoints that the viewer uses, named after the OpenAPI document's schemas
+// (/swagger/v1/swagger.json). `npm run check-api` (and the e2e test api-types.test.mjs) compares every interface tagged
+// `@wire` here, and everything it references, with the live document: property names, types, enum values, and the
+// properties a request must send. Members tagged `@planned` are in ../shared/docs/api.md but not served yet; the check
+// skips them while the document lacks them and checks them as soon as it has them.
+//
+// Only wire shapes live here: no logic, no DOM.
+
+/** Element types a tensor may carry on the wire (`int32` only for the `<field>Indices` of a top-k answer). */
+export type Dtype = "float32" | "float16" | "bfloat16" | "int32";
+
+/** A tensor as the service writes it: row-major little-endian values, base64-encoded (the default encoding). */
+export interface TensorPayload {
+  dtype: Dtype;
+  shape: number[];
+  data: string;
+}
+
+/** A floating-point tensor, as requests send them (residuals) and forward passes capture them. */
+export interface FloatTensorPayload extends TensorPayload {
+  dtype: "float32" | "float16" | "bfloat16";
+}
+
+/**
+ * Output selection and reduction, applied by the service after the computation (api.md "Output selection").
+ * @planned
+ */
+export interface OutputSpec {
+  positions?: number[];
+  indices?: number[];
+  topK?: number;
+  by?: "value" | "abs";
+  dtype?: "float32" | "float16" | "bfloat16";
+}
+
+export interface ModelConfigInfo {
+  dModel: number;
+  nLayers: number;
+  nHeads: number;
+  dHead: number;
+  dFf: number;
+  nCtx: number;
+  nVocab: number;
+}
+
+export type NodeType = "attention_head" | "mlp_neuron" | "autoencoder_latent" | "mlp_autoencoder_latent" | "attention_autoencoder_latent";
+export type AutoencoderInputType = "mlp.post_act" | "resid.delta_mlp" | "resid.delta_attn";
+export type PreOrPostAct = "pre" | "post";
+export type AttentionTraceType = "QK" | "Q" | "K";
+
+export interface AutoencoderInfoResponse {
+  name: string;
+  inputType: AutoencoderInputType;
+  nodeType: NodeType;
+  layers: number[];
+  nLatents: number;
+}
+
+/** @wire GET /v1/model response */
+export interface ModelInfoResponse {
+  config: ModelConfigInfo;
+  device: string;
+  dtype: string;
+  autoencoders: AutoencoderInfoResponse[];
+}
+
+/** @wire POST /v1/tokenize request */
+export interface TokenizeRequest {
+  text: string;
+}
+
+/** @wire POST /v1/tokenize response */
+export interface TokenizeResponse {
+  tokens: number[];
+  tokenStrings: string[];
+  /**
+   * The exact bytes of each token, base64 (RFC 4648), one string per token.
+   * @planned
+   */
+  tokenBytes?: string[];
+}
+
+export interface TokenPrediction {
+  token: number;
+  tokenString: string;
+  logprob: number;
+}
+
+export interface CapturedTensor {
+  location: string;
+  /** Absent (or null) for locations outside the layers. */
+  layer?: number | null;
+  tensor: FloatTensorPayload;
+}
+
+/** @wire POST /v1/forward request */
+export interface ForwardRequest {
+  prompt?: string;
+  tokens?: number[];
+  capture?: string[];
+  topK?: number;
+}
+
+/** @wire POST /v1/forward response */
+export interface ForwardResponse {
+  tokens: number[];
+  tokenStrings: string[];
+  /** @planned */
+  tokenBytes?: string[];
+  topPredictions: TokenPrediction[][];
+  captured: CapturedTensor[];
+}
+
+/** Body of /v1/activations; /v1/gradients adds `tensorIndices`. @wire POST /v1/activations request */
+export interface ActivationsRequest {
+  residual: FloatTensorPayload;
+  layerIndex: number;
+  nodeType: NodeType;
+  preOrPostAct: PreOrPostAct;
+  attentionTraceType?: AttentionTraceType;
+  detachLayerNormScale: boolean;
+  autoencoder?: string;
+}
+
+/** @wire POST /v1/activations response */
+export interface ActivationsResponse {
+  activations: TensorPayload;
+}
+
+/** @wire POST /v1/gradients request */
+export interface GradientsRequest extends ActivationsRequest {
+  tensorIndices: number[];
+}
+
+/** @wire POST /v1/gradients response */
+export interface GradientResponse {
+  gradient: TensorPayload;
+}
+
+/** @wire POST /v1/logprobs request */
+export interface LogitsRequest {
+  residual: FloatTensorPayload;
+  detachLayerNormScale: boolean;
+  /** @planned */
+  output?: OutputSpec;
+}
+
+/** @wire POST /v1/logprobs response */
+export interface LogprobsResponse {
+  logprobs: TensorPayload;
+  /** With `output.topK`: the vocabulary index of each kept value. @planned */
+  logprobsIndices?: TensorPayload;
+}
+
+// ------------------------------------------------------------------ attribution (api.md "Attribution")
+
+/** TDB's group ids: the four columns of the node table. */
+export type AttributionGroup = "activation" | "act_times_grad" | "write_norm" | "direction_write";
+export type LossName = "logit_diff" | "probs" | "logprob";
+/** Trace types of an attention head: QK, Q, K as in /v1/gradients, and V (the head's direct effect on the loss). */
+export type TraceType = "QK" | "Q" | "K" | "V";
+
+export interface AttributionLoss {
+  name: LossName;
+  targetTokens: number[];
+  distractorTokens?: number[];
+  /** Token position of the prediction; negative counts from the end (default -1). */
+  position?: number;
+}
+
+export interface AttributionTrace {
+  nodeType: string;
+  layerIndex: number;
+  tensorIndices: number[];
+  attentionTraceType?: TraceType;
+}
+
+/** One node set to `value` during the forward pass; `"All"` is TDB's wildcard. */
+export interface AttributionAblation {
+  nodeType: string;
+  layerIndex: number;
+  tensorIndices: (number | "All")[];
+  value: number;
+  autoencoder?: string;
+}
+
+/**
+ * `POST /v1/attribution`: TDB's node table for one sequence.
+ * @wire POST /v1/attribution request
+ * @planned
+ */
+export interface AttributionRequest {
+  tokens?: number[];
+  prompt?: string;
+  loss?: AttributionLoss;
+  trace?: AttributionTrace;
+  autoencoders?: string[];
+  ablations?: AttributionAblation[];
+  groups?: AttributionGroup[];
+  topK?: number;
+  verifyTopN?: number;
+  detachLayerNormScale?: boolean;
+}
+
+/**
+ * One node of the table. `nodeType` is TDB's (`mlp_neuron`, `attention_head`, latents, `layer` for the token
+ * embeddings, which have no `layerIndex`); `tensorIndices` is `[token, unit]`, or `[query, key, head]` for heads.
+ */
+export interface AttributionNode {
+  nodeType: string;
+  layerIndex?: number | null;
+  tensorIndices: number[];
+  autoencoder?: string | null;
+  /** The node's value in each requested group. */
+  values: Record<string, number>;
+}
+
+/**
+ * One node of `verifyTopN`: the forward re-run with that node ablated to zero.
+ * The estimate is `-act_times_grad` (first order); `lossChange` is the exact ablated minus unablated loss
+ * (or traced value).
+ */
+export interface AttributionVerification {
+  nodeType: string;
+  layerIndex?: number | null;
+  tensorIndices: number[];
+  autoencoder?: string | null;
+  /** First-order estimate of the change, `-act_times_grad`. */
+  estimate?: number;
+  /** Exact change of the loss (or traced value) with the node at zero. */
+  lossChange: number;
+}
+
+/**
+ * @wire POST /v1/attribution response
+ * @planned
+ */
+export interface AttributionResponse {
+  tokens: number[];
+  loss?: number | null;
+  unablatedLoss?: number | null;
+  tracedValue?: number | null;
+  nodeTable: AttributionNode[];
+  /** Per group and derived scalar: the sum over layers and nodes, `[tokens]`, or `[query, key]` for heads. */
+  sums?: Record<string, Record<string, TensorPayload>>;
+  verification?: AttributionVerification[];
+}
+
+/** An RFC 7807 problem as the service writes it (`field` names the request field at fault). */
+export interface ProblemDetails {
+  type?: string | null;
+  title?: string | null;
+  status?: number | null;
+  detail?: string | null;
+  field?: string;
+}
