@@ -383,6 +383,8 @@ describe("neuron viewer against the live service", { concurrency: 1 }, () => {
       await settled(page);
     });
     assert.ok(bodies.length >= 1, "the page asked /v1/logprobs");
+    const following = [...new Set(reference.tokens.slice(1))].sort((a, b) => a - b);
+    assert.deepEqual(bodies[0].output, { indices: following }, "only the columns of the tokens that follow are asked for");
     assert.equal(await page.isVisible("#activations-panel"), false);
     const nLayers = reference.model.config.nLayers;
     const lp = decode((await postOk("/v1/logprobs", { residual: residual("resid.post_mlp", nLayers - 1), detachLayerNormScale: true })).logprobs);
@@ -409,6 +411,30 @@ describe("neuron viewer against the live service", { concurrency: 1 }, () => {
     }
     assert.equal(new URL(page.url()).searchParams.get("view"), "logprobs");
     await screenshot(page, "logprobs");
+  });
+
+  it("logprobs view: a service that refuses `output` gets the request again without it", async () => {
+    const refused = [];
+    const fresh = await newPage(session);
+    await fresh.route("**/v1/logprobs", async (route) => {
+      const body = JSON.parse(route.request().postData());
+      if (!body.output) return route.continue();
+      refused.push(body.output);
+      return route.fulfill({ status: 400, contentType: "application/problem+json", body: JSON.stringify({ title: "Bad Request", status: 400, detail: "unknown field 'output'", field: "output" }) });
+    });
+    session.expectingHttpError = true;
+    try {
+      await open(fresh, `?prompt=${encodeURIComponent(PROMPT)}&view=logprobs`);
+      await fresh.waitForSelector("#logprobs-table");
+      await assertNoError(fresh);
+      assert.equal(refused.length, 1, "asked once with output");
+      const shown = await readData(fresh, "#logprobs-table td.actual");
+      const page1 = await readData(page, "#logprobs-table td.actual");
+      assert.deepEqual(shown, page1, "the same logprobs as with output");
+    } finally {
+      session.expectingHttpError = false;
+      await fresh.close();
+    }
   });
 
   it("tokens are shown faithfully: spaces, newlines, tabs visible, non-ASCII from the token bytes", async () => {
@@ -441,6 +467,53 @@ describe("neuron viewer against the live service", { concurrency: 1 }, () => {
     assert.deepEqual(chips.map((c) => c.text), expected);
     assert.ok(expected.some((e) => e.includes("\u21b5")) && expected.some((e) => e.includes("\u00b7")), "newline and space shown");
     await screenshot(page, "tokens-non-ascii");
+  });
+
+  it("token bytes: a character split over tokens goes to the token that completes it, the others show their bytes", async () => {
+    // The page's own module, on bytes made here: "a", " 主" split as [20 e4 b8] [bb], "é", "\n", a zero-width space.
+    const b64 = (...bytes) => Buffer.from(bytes).toString("base64");
+    const bytes = [b64(0x61), b64(0x20, 0xe4, 0xb8), b64(0xbb), b64(0xc3, 0xa9), b64(0x0a), b64(0xe2, 0x80, 0x8b)];
+    const shown = await page.evaluate(async (tokenBytes) => {
+      const { tokenTexts } = await import("/js/tokens.js");
+      return tokenTexts(["a", " \ufffd", "\ufffd", "é", "\n", "\u200b"], tokenBytes);
+    }, bytes);
+    assert.deepEqual(
+      shown.map((t) => [t.text, t.label]),
+      [
+        ["a", "a"],
+        [" ", "\u27e820 e4 b8\u27e9"],
+        ["主", "\u27e8bb\u27e9"],
+        ["é", "é"],
+        ["\n", "\u21b5"],
+        ["\u200b", "\u27e8U+200B\u27e9"],
+      ],
+    );
+    assert.equal(shown.map((t) => t.text).join(""), "a 主é\n\u200b", "the texts join back to the prompt");
+  });
+
+  it("URL state: every parameter survives a round trip, defaults are left out, bad values fall back", async () => {
+    const result = await page.evaluate(async () => {
+      const { parseState, formatState } = await import("/js/state.js");
+      const links = [
+        "?prompt=a%20b&view=attribution&target=5&distractor=7&loss=probs&position=-2&ae=x&ae=y&topk=20&verify=3&trail=mlp_neuron:1:2,30&trail=attention_head:0:2,1,3:QK&ablate=attention_head:0:2,All,3&ablate=mlp_autoencoder_latent:1:2,40:x&sort=write_norm:asc",
+        "?prompt=%26%3D%23%2B%E4%B8%BB&view=activations&node=ae:x&layer=2&act=pre&attn=K&detach=0&units=20&head=3&unit=7&cell=1,2,3",
+        "?prompt=p&view=unit&node=attention_head&layer=1&unit=2&query=4",
+        "?prompt=p",
+      ];
+      return {
+        roundTrips: links.map((l) => formatState(parseState(l))),
+        bad: formatState(parseState("?prompt=p&view=nope&layer=-1&act=mid&units=0&trail=bogus&ablate=mlp_neuron:x:1")),
+        empty: parseState("").prompt,
+      };
+    });
+    assert.deepEqual(result.roundTrips, [
+      "?prompt=a%20b&view=attribution&target=5&distractor=7&loss=probs&position=-2&ae=x&ae=y&topk=20&verify=3&trail=mlp_neuron:1:2,30&trail=attention_head:0:2,1,3:QK&ablate=attention_head:0:2,All,3&ablate=mlp_autoencoder_latent:1:2,40:x&sort=write_norm:asc",
+      "?prompt=%26%3D%23%2B%E4%B8%BB&node=ae:x&layer=2&act=pre&attn=K&detach=0&unit=7&units=20&head=3&cell=1,2,3",
+      "?prompt=p&view=unit&node=attention_head&layer=1&unit=2&query=4",
+      "?prompt=p",
+    ]);
+    assert.equal(result.bad, "?prompt=p");
+    assert.equal(result.empty, PROMPT, "no prompt: the example");
   });
 
   it("asks for an API key on 401, sends it as X-API-Key, keeps it in sessionStorage", async () => {
