@@ -152,6 +152,28 @@ describe("node table against the live service", { concurrency: 1, skip }, () => 
     await checkTable(await postOk("/v1/attribution", baseRequest(target, distractor)));
   });
 
+  it("takes a token typed as text, and names a target outside the top predictions", async () => {
+    const [top] = reference.top;
+    const last = reference.forward.topPredictions[reference.tokens.length - 1];
+    const fourth = last[3];
+    await checkTable(
+      await expectRequest(async () => {
+        await page.fill("#attr-token-text", fourth.tokenString);
+        await page.click("#attr-set-distractor");
+      }, baseRequest(top, fourth.token), "distractor typed"),
+    );
+    // A token that is not among the predictions: the service's own text for it.
+    const other = reference.tokens[1];
+    if (!reference.top.includes(other)) {
+      await open(page, `?prompt=${encodeURIComponent(PROMPT)}&view=attribution&target=${other}&distractor=${top}`);
+      await page.waitForSelector("#node-table-table");
+      const label = await page.$eval("#attr-target option:checked", (o) => o.textContent);
+      assert.equal(label, `${JSON.stringify(reference.forward.tokenStrings[1])} (${other})`);
+    }
+    await open(page, `?prompt=${encodeURIComponent(PROMPT)}&view=attribution`);
+    await page.waitForSelector("#node-table-table");
+  });
+
   it("sorts by any group: |value|, then descending, then ascending", async () => {
     const [target, distractor] = reference.top;
     const answer = await postOk("/v1/attribution", baseRequest(target, distractor));

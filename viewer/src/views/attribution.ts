@@ -14,10 +14,10 @@ import type {
   AttributionVerification,
   TensorPayload,
 } from "../api/types.js";
-import { app, byId, cached, currentGeneration, navigate, type PromptRun } from "../app.js";
+import { app, byId, cached, currentGeneration, guarded, navigate, showError, type PromptRun } from "../app.js";
 import { colouredText, el, fixed3, heatColour, maxAbs, replace } from "../render.js";
 import { formatNode, GROUPS, sameNode, type AppState, type NodeRef, type SortSpec } from "../state.js";
-import type { TokenText } from "../tokens.js";
+import { tokenTexts, type TokenText } from "../tokens.js";
 
 const GROUP_TITLES: Record<string, string> = {
   activation: "activation",
@@ -139,8 +139,10 @@ export async function renderAttribution(run: PromptRun): Promise<void> {
     void navigate({}, "replace").catch(() => {});
     return;
   }
-  renderControls(run, position, target, distractor);
-  renderTrail(run, position, target, distractor);
+  const names = await tokenNames(run, position, [target, distractor]);
+  if (!isCurrent()) return;
+  renderControls(run, position, target, distractor, names);
+  renderTrail(run, position, target, distractor, names);
   const request = attributionRequest(state, run);
   replace(byId("attr-summary"), el("p", { class: "hint" }, "Computing the node table…"));
   byId("node-table").replaceChildren();
@@ -155,18 +157,46 @@ export async function renderAttribution(run: PromptRun): Promise<void> {
 
 // ---------------------------------------------------------------- controls
 
-function renderControls(run: PromptRun, position: number, target: number, distractor: number | undefined): void {
+/** Labels of token ids: from the predictions where they are among them, else from a forward pass over the ids alone. */
+async function tokenNames(run: PromptRun, position: number, ids: (number | undefined)[]): Promise<Map<number, string>> {
+  const names = new Map<number, string>();
+  for (const p of run.forward.topPredictions[position] ?? []) names.set(p.token, JSON.stringify(p.tokenString));
+  const missing = [...new Set(ids.filter((id): id is number => id !== undefined && !names.has(id)))];
+  if (missing.length > 0) {
+    const answer = await cached(`names:${missing}`, () => api.forward({ tokens: missing, capture: [], topK: 1 }));
+    tokenTexts(answer.tokenStrings, answer.tokenBytes).forEach((tt, i) => names.set(missing[i]!, JSON.stringify(tt.text === "" ? tt.label : tt.text)));
+  }
+  return names;
+}
+
+/** A single token typed as text, as the target or the distractor. */
+async function setTokenFromText(text: string, role: "target" | "distractor"): Promise<void> {
+  const { tokens } = await api.tokenize(text);
+  if (tokens.length !== 1) {
+    showError(new Error(`${JSON.stringify(text)} is ${tokens.length} tokens (${tokens.join(", ")}); the ${role} must be one token`));
+    return;
+  }
+  await navigate(role === "target" ? { target: tokens[0]! } : { distractor: tokens[0]! });
+}
+
+function renderControls(run: PromptRun, position: number, target: number, distractor: number | undefined, names: Map<number, string>): void {
   const state = app.state;
   const predictions = run.forward.topPredictions[position] ?? [];
   const tokenOptions = (selected: number | undefined) => {
     const options = predictions.map((p) => el("option", { value: p.token, selected: p.token === selected }, `${JSON.stringify(p.tokenString)} (${p.token}, logprob ${p.logprob.toFixed(2)})`));
-    if (selected !== undefined && !predictions.some((p) => p.token === selected)) options.unshift(el("option", { value: selected, selected: true }, `token ${selected}`));
+    if (selected !== undefined && !predictions.some((p) => p.token === selected))
+      options.unshift(el("option", { value: selected, selected: true }, `${names.get(selected) ?? "token"} (${selected})`));
     return options;
   };
   const targetSelect = el("select", { id: "attr-target" }, ...tokenOptions(target));
   targetSelect.addEventListener("change", () => void navigate({ target: Number(targetSelect.value) }));
   const distractorSelect = el("select", { id: "attr-distractor", disabled: state.loss !== "logit_diff" }, ...tokenOptions(distractor));
   distractorSelect.addEventListener("change", () => void navigate({ distractor: Number(distractorSelect.value) }));
+  const tokenText = el("input", { id: "attr-token-text", type: "text", size: 10, placeholder: 'e.g. " LORD"', title: "a token as text (with its leading space)" });
+  const asTarget = el("button", { type: "button", id: "attr-set-target" }, "as target");
+  asTarget.addEventListener("click", () => void guarded(() => setTokenFromText(tokenText.value, "target")));
+  const asDistractor = el("button", { type: "button", id: "attr-set-distractor", disabled: state.loss !== "logit_diff" }, "as distractor");
+  asDistractor.addEventListener("click", () => void guarded(() => setTokenFromText(tokenText.value, "distractor")));
   const lossSelect = el(
     "select",
     { id: "attr-loss" },
@@ -190,6 +220,7 @@ function renderControls(run: PromptRun, position: number, target: number, distra
     el("label", {}, "Loss ", lossSelect),
     el("label", {}, "Target ", targetSelect),
     el("label", {}, "Distractor ", distractorSelect),
+    el("span", {}, "or type one token: ", tokenText, " ", asTarget, " ", asDistractor),
     el("span", { class: "hint" }, `at position ${position} ${JSON.stringify(run.texts[position]?.text ?? "")}`),
     ...(autoencoders.length ? [el("span", {}, "Autoencoders: ", ...autoencoders)] : []),
     el("label", {}, "Top/bottom k ", topK),
@@ -197,17 +228,14 @@ function renderControls(run: PromptRun, position: number, target: number, distra
   );
 }
 
-function lossLabel(run: PromptRun, state: AppState, position: number, target: number, distractor: number | undefined): string {
-  const name = (id: number | undefined) => {
-    const p = run.forward.topPredictions[position]?.find((x) => x.token === id);
-    return p ? JSON.stringify(p.tokenString) : `token ${id}`;
-  };
+function lossLabel(state: AppState, position: number, target: number, distractor: number | undefined, names: Map<number, string>): string {
+  const name = (id: number | undefined) => (id === undefined ? "" : (names.get(id) ?? `token ${id}`));
   if (state.loss === "logit_diff") return `logit ${name(target)} − logit ${name(distractor)} at #${position}`;
   return `${state.loss === "probs" ? "p" : "log p"}(${name(target)}) at #${position}`;
 }
 
 /** Breadcrumbs: the loss, then each traced node; a crumb returns to its table, Back to the one before. */
-function renderTrail(run: PromptRun, position: number, target: number, distractor: number | undefined): void {
+function renderTrail(run: PromptRun, position: number, target: number, distractor: number | undefined, names: Map<number, string>): void {
   const state = app.state;
   const crumbs: HTMLElement[] = [];
   const crumb = (label: string, depth: number) => {
@@ -216,7 +244,7 @@ function renderTrail(run: PromptRun, position: number, target: number, distracto
     if (!current) button.addEventListener("click", () => void navigate({ trail: state.trail.slice(0, depth) }));
     crumbs.push(button);
   };
-  crumb(`loss: ${lossLabel(run, state, position, target, distractor)}`, 0);
+  crumb(`loss: ${lossLabel(state, position, target, distractor, names)}`, 0);
   state.trail.forEach((node, i) => {
     crumbs.push(el("span", { class: "crumb-sep" }, "›"));
     crumb(`${nodeName(node)} ${nodeTokens(run.texts, node)}`, i + 1);
