@@ -106,8 +106,8 @@ function nodeTokens(texts: TokenText[], node: { nodeType: string; indices: (numb
 
 /** Rows in display order: by the sort column (|value| descending, or signed), ties in the service's order. */
 export function sortRows(rows: AttributionNode[], sort: SortSpec): AttributionNode[] {
-  const indexed = rows.map((row, i) => ({ row, i }));
   if (!sort.column) return rows.slice();
+  const indexed = rows.map((row, i) => ({ row, i }));
   const key = (r: AttributionNode) => r.values[sort.column] ?? Number.NaN;
   const score = (r: AttributionNode) => (sort.order === "abs" ? -Math.abs(key(r)) : sort.order === "desc" ? -key(r) : key(r));
   indexed.sort((a, b) => {
@@ -143,13 +143,19 @@ export async function renderAttribution(run: PromptRun): Promise<void> {
   if (!isCurrent()) return;
   renderControls(run, position, target, distractor, names);
   renderTrail(run, position, target, distractor, names);
+  renderAblations(run, state);
   const request = attributionRequest(state, run);
   replace(byId("attr-summary"), el("p", { class: "hint" }, "Computing the node table…"));
-  byId("node-table").replaceChildren();
-  const answer = await loadAttribution(request);
+  for (const id of ["node-table", "verification", "attr-sums"]) byId(id).replaceChildren();
+  let answer: AttributionResponse;
+  try {
+    answer = await loadAttribution(request);
+  } catch (e) {
+    if (isCurrent()) byId("attr-summary").replaceChildren();
+    throw e;
+  }
   if (!isCurrent()) return;
   renderSummary(answer, state);
-  renderAblations(run, state);
   renderVerification(run, answer);
   renderSums(run, answer.sums);
   renderTable(run, state, answer);
