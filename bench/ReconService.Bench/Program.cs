@@ -20,6 +20,8 @@ internal static class BenchMain
         // dotnet run -c Release --project bench/ReconService.Bench -- [--quick] [--threads N] [--probe [filter]] [--default-malloc]
         //   [--probe-phases [tokens] [--batch B] [--count N] [--http-only] [--attention]] [--probe-threads]
         //   [--probe-load [intra-op threads, 0 = per request] [--clients 1,2,4] [--seconds S]]
+        //   [--transport [--smoke] [--python /usr/bin/python3]]
+        //   [--probe-budget [--clients 32] [--tokens 1024] [--budget BYTES] [--concurrency 32] [--safetensors]]
         Workload.Quick = args.Contains("--quick");
         if (!args.Contains("--default-malloc")) Console.WriteLine($"Retain freed memory: {NativeAllocator.RetainFreedMemory()}");
         var threadsAt = Array.IndexOf(args, "--threads");
@@ -47,6 +49,15 @@ internal static class BenchMain
             .WithArtifactsPath(Path.Combine(BenchFixture.RepoRoot, "BenchmarkDotNet.Artifacts"));
 
         set_num_threads(BenchFixture.Threads);
+        if (args.Contains("--transport"))
+        {
+            // Issue 11's interleaved transport matrix (bench/README.md, "Transport and reduction"); --smoke: 64 tokens, 2 rounds.
+            var pythonAt = Array.IndexOf(args, "--python");
+            Transport.TransportMatrix.Run(args.Contains("--smoke"), pythonAt >= 0 ? args[pythonAt + 1] : "/usr/bin/python3");
+            ApiServer.StopIfStarted();
+            BareServer.StopIfStarted();
+            return;
+        }
         if (args.Contains("--probe-json"))
         {
             JsonProbe.Run();
@@ -68,6 +79,13 @@ internal static class BenchMain
             var secondsAt = Array.IndexOf(args, "--seconds");
             LoadProbe.Run(threads, clientsAt >= 0 ? args[clientsAt + 1].Split(',').Select(int.Parse).ToArray() : [1, 2, 4],
                 secondsAt >= 0 ? double.Parse(args[secondsAt + 1], System.Globalization.CultureInfo.InvariantCulture) : 8);
+            return;
+        }
+        if (Array.IndexOf(args, "--probe-budget") is var budgetAt and >= 0)
+        {
+            string? Arg(string name) => Array.IndexOf(args, name) is var at and >= 0 && at + 1 < args.Length ? args[at + 1] : null;
+            BudgetProbe.Run(int.Parse(Arg("--clients") ?? "32"), int.Parse(Arg("--tokens") ?? "1024"),
+                long.Parse(Arg("--budget") ?? "0"), int.Parse(Arg("--concurrency") ?? "32"), args.Contains("--safetensors"));
             return;
         }
         if (args.Contains("--probe-threads"))

@@ -137,7 +137,7 @@ internal sealed class Report
         Line("## Tensor codec alone");
         Line();
         Line("GB/s of raw float32 tensor bytes (10^9 bytes/s): decode = `TensorCodec.Decode` (base64 → new tensor); "
-            + "encode = `TensorCodec.Encode` + JSON serialization of the response (tensor → base64 JSON in a reused buffer).");
+            + "encode = an answer payload over the tensor's memory + JSON serialization of the response (tensor → base64 JSON in a reused buffer).");
         Line();
         Line("| tensor | MiB | decode (ms) | decode GB/s | encode + JSON (ms) | encode GB/s |");
         Line("|---|---:|---:|---:|---:|---:|");

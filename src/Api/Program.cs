@@ -1,5 +1,4 @@
 using ReconService.Api.Autoencoders;
-using ReconService.Api.Caching;
 using ReconService.Api.Diagnostics;
 using ReconService.Api.Forward;
 using ReconService.Api.Health;
@@ -15,10 +14,9 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddReconLogging();
 builder.Services.AddReconHttp();
 builder.Services.AddReconEngine();
-builder.Services.AddReconCache();
+builder.Services.AddReconPipeline();
 builder.Services.AddReconHealth();
 builder.Services.AddReconSwagger();
-builder.Services.AddReconReliability();
 
 var app = builder.Build();
 app.UseReconRequestLogging();
@@ -29,9 +27,9 @@ app.UseViewer();
 
 app.MapHealth();
 app.MapModelInfo();
-app.MapReconstitution().WithEngineQueue();
-app.MapAutoencoders().WithEngineQueue();
-app.MapForward().WithEngineQueue();
+app.MapReconstitution();
+app.MapAutoencoders();
+app.MapForward();
 app.MapMetrics();
 app.MapTokenize();
 

@@ -26,7 +26,14 @@ public sealed partial class ReconstitutionEngine
         [ActivationLocations.Logits] = "logits",
     };
 
-    /// <inheritdoc />
+    /// <summary>
+    /// A forward pass over <paramref name="tokens"/> (<c>[tokens]</c> or <c>[batch, tokens]</c>, int64) capturing the named
+    /// activation locations (<see cref="ActivationLocations"/>) at the given layers (all when null). The results belong
+    /// to the caller's dispose scope (or to the returned object's <see cref="ForwardResult.Dispose"/>). Each layer's
+    /// intermediates are freed once the layer is done, so the pass holds one layer's working memory at a time besides
+    /// the residual stream, the captures and the logits.
+    /// </summary>
+    /// <exception cref="ReconstitutionException">Token ids, locations or layers out of range.</exception>
     public ForwardResult Forward(Tensor tokens, IReadOnlyCollection<string> capture, IReadOnlyCollection<int>? layers = null)
     {
         if (tokens.dtype != ScalarType.Int64)
@@ -46,6 +53,9 @@ public sealed partial class ReconstitutionEngine
         foreach (var layer in layers ?? []) _validate.Layer(layer, "layers");
 
         var batched = tokens.dim() == 2;
+        // Captures and logits go to the caller's scope (or to none); everything else the pass makes dies with its layer.
+        var caller = CurrentDisposeScope;
+        Tensor Keep(Tensor t) => caller is null ? t.DetachFromDisposeScope() : t.MoveToOtherDisposeScope(caller);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var captured = new Dictionary<string, Dictionary<int, Tensor>>();
@@ -56,12 +66,19 @@ public sealed partial class ReconstitutionEngine
             var perLayer = ActivationLocations.IsPerLayer(location);
             hooks.Append(CaptureHooks[location] + ".fwd", (x, context) =>
             {
-                byLayer[context.Layer ?? -1] = Finish(x.Value, batched).MoveToOuterDisposeScope();
+                byLayer[context.Layer ?? -1] = Keep(Finish(x.Value, batched));
                 return x;
             }, perLayer ? layers : null);
         }
         var input = tokens.to(_device);
-        var logits = Finish(_model.Forward(batched ? input : input.unsqueeze(0), hooks).Value, batched).MoveToOuterDisposeScope();
+        var resid = _model.Embed(batched ? input : input.unsqueeze(0), hooks).Value;
+        for (var layer = 0; layer < Config.NLayers; layer++)
+        {
+            // A layer's intermediates (attention scores, MLP activations) are freed before the next layer runs.
+            using var layerScope = NewDisposeScope();
+            resid = _model.Layer(layer).Forward(resid, hooks).Value.MoveToOuterDisposeScope();
+        }
+        var logits = Keep(Finish(_model.Unembed(resid, hooks).Value, batched));
         return new ForwardResult(logits, captured.ToDictionary(c => c.Key, c => (IReadOnlyDictionary<int, Tensor>)c.Value));
     }
 }

@@ -10,12 +10,12 @@ public sealed partial class ReconstitutionEngine
     /// <exception cref="ArgumentException">An autoencoder does not fit the model, a name is used twice, or the device is unknown.</exception>
     public static ReconstitutionEngine Load(EngineOptions options)
     {
-        var checkpoint = ModelLoader.Load(options.ModelPath);
+        var checkpoint = ModelLoader.Load(options.ModelPath, options.Log);
         var autoencoders = new List<AutoencoderSet>();
         try
         {
             foreach (var source in options.Autoencoders)
-                autoencoders.Add(AutoencoderLoader.Load(source.Name, source.Path, source.InputType));
+                autoencoders.Add(AutoencoderLoader.Load(source.Name, source.Path, source.InputType, source.CenterWritingWeights, options.Log));
             return new ReconstitutionEngine(checkpoint, autoencoders, options.Device);
         }
         catch

@@ -2,6 +2,7 @@ using ReconService.Engine.Autoencoders;
 using ReconService.Engine.Hooks;
 using ReconService.Engine.Loading;
 using ReconService.Engine.Model;
+using ReconService.Engine.Operations;
 using ReconService.Engine.Reconstitution;
 using ReconService.Models;
 using TorchSharp;
@@ -75,108 +76,34 @@ public sealed partial class ReconstitutionEngine : IReconstitutionEngine, IDispo
     public long LiveTensorCount => Tensor.TotalCount;
 
     /// <inheritdoc />
-    public Tensor Activations(Tensor residual, ActivationSpec spec)
-    {
-        var batched = _validate.Residual(residual);
-        spec = _validate.Spec(spec);
-        return Run(batched, () =>
-        {
-            using var _ = no_grad();
-            return _reconstituter.Activation(Batch(residual), spec).Value;
-        });
-    }
+    public EnginePlan<TResult> Plan<TResult>(IEngineOperation<TResult> operation) where TResult : IEngineResult => operation.Plan(this);
 
     /// <inheritdoc />
-    public Tensor Gradient(Tensor residual, ActivationSpec spec, IReadOnlyList<long> tensorIndices) =>
-        Gradient(residual, spec, tensorIndices, new HookTree());
-
-    /// <summary>
-    /// <see cref="Gradient(Tensor, ActivationSpec, IReadOnlyList{long})"/> with caller-supplied hooks added to the
-    /// request's own: <c>bwd</c> hooks receive the gradient at their location after the backward pass.
-    /// </summary>
-    public Tensor Gradient(Tensor residual, ActivationSpec spec, IReadOnlyList<long> tensorIndices, HookTree hooks)
+    public TResult Run<TResult>(EnginePlan<TResult> plan) where TResult : IEngineResult
     {
-        var batched = _validate.Residual(residual);
-        spec = _validate.Spec(spec);
-        _validate.TensorIndices(tensorIndices, spec, _validate.ActivationShape(spec, residual.shape[^2]));
-        return Run(batched, () => GradientOf(Batch(residual), hooks, x =>
-        {
-            var activation = _reconstituter.Activation(x, spec, hooks).Value;
-            return activation[[TensorIndex.Ellipsis, .. tensorIndices.Select(i => TensorIndex.Single(i))]].sum();
-        }));
+        var result = plan.Operation.Run(this);
+        foreach (var output in result.Tensors) OutputChecks.RequireFinite(output);
+        return result;
     }
 
     /// <summary>The loaded transformer (tests check that requests never change it).</summary>
     internal Transformer Model => _model;
 
-    /// <inheritdoc />
-    public Tensor Jvp(Tensor residual, ActivationSpec spec, Tensor writeVector)
+    /// <summary>Argument checks shared by the operations.</summary>
+    internal RequestValidator Validator => _validate;
+
+    /// <summary>TDB's reconstitution functions over this model.</summary>
+    internal Reconstituter Reconstituter => _reconstituter;
+
+    /// <summary>The autoencoder families by name.</summary>
+    internal IReadOnlyDictionary<string, AutoencoderSet> AutoencoderSets => _autoencoders;
+
+    /// <summary>Reads an input (in the caller's dispose scope) and rejects NaN or infinite values (422 naming <c>.data</c>).</summary>
+    internal static Tensor Read(ITensorInput input)
     {
-        var batched = _validate.Residual(residual);
-        spec = _validate.Spec(spec);
-        if (!writeVector.shape.SequenceEqual(residual.shape))
-            throw new ReconstitutionException("writeVector.shape",
-                $"expected the residual's shape {TensorChecks.Format(residual.shape)}, got {TensorChecks.Format(writeVector.shape)}");
-        _validate.Residual(writeVector, "writeVector");
-        return Run(batched, () =>
-        {
-            using var _ = no_grad();
-            var activation = _reconstituter.Activation(new Dual(Batch(residual), Batch(writeVector)), spec);
-            return activation.Tangent ?? zeros_like(activation.Value);
-        });
-    }
-
-    /// <inheritdoc />
-    public Tensor ResidDeltaAttn(Tensor residual, int layerIndex, bool detachLayerNormScale = true) =>
-        Forward(residual, layerIndex, x => _reconstituter.ResidDeltaAttn(x, layerIndex, detachLayerNormScale).Value);
-
-    /// <inheritdoc />
-    public Tensor ResidDeltaMlp(Tensor residual, int layerIndex, bool detachLayerNormScale = true) =>
-        Forward(residual, layerIndex, x => _reconstituter.ResidDeltaMlp(x, layerIndex, detachLayerNormScale).Value);
-
-    /// <inheritdoc />
-    public (Tensor Attention, Tensor Values) AttentionValues(Tensor residual, int layerIndex, bool detachLayerNormScale = true,
-        AttentionTraceType? attentionTraceType = null)
-    {
-        var batched = _validate.Residual(residual);
-        _validate.Layer(layerIndex);
-        var results = RunMany(batched, () =>
-        {
-            using var _ = no_grad();
-            var (probs, values) = _reconstituter.AttentionValues(Batch(residual), layerIndex, detachLayerNormScale, attentionTraceType);
-            return [probs.Value, values.Value];
-        });
-        return (results[0], results[1]);
-    }
-
-    /// <inheritdoc />
-    public Tensor Logits(Tensor residual, bool detachLayerNormScale = true) =>
-        Forward(residual, null, x => _reconstituter.Logits(x, detachLayerNormScale).Value);
-
-    /// <inheritdoc />
-    public Tensor Logprobs(Tensor residual, bool detachLayerNormScale = true) =>
-        Forward(residual, null, x => _reconstituter.Logprobs(x, detachLayerNormScale).Value);
-
-    /// <inheritdoc />
-    public Tensor Encode(string autoencoder, Tensor activations, int layerIndex)
-    {
-        var ae = _validate.Autoencoder(autoencoder, layerIndex);
-        var batched = _validate.Activations(activations, ae.NInputs, "n_inputs", "activations");
-        return Run(batched, () =>
-        {
-            using var _ = no_grad();
-            return ae.Encode(Batch(activations)).Value;
-        });
-    }
-
-    /// <inheritdoc />
-    public Tensor LatentGradient(string autoencoder, Tensor activations, int layerIndex, int latentIndex)
-    {
-        var ae = _validate.Autoencoder(autoencoder, layerIndex);
-        var batched = _validate.Activations(activations, ae.NInputs, "n_inputs", "activations");
-        if (latentIndex < 0 || latentIndex >= ae.NLatents)
-            throw new ReconstitutionException("latentIndex", $"expected 0 <= latentIndex < n_latents ({ae.NLatents}), got {latentIndex}");
-        return Run(batched, () => GradientOf(Batch(activations), null, x => ae.Encode(x).Value[TensorIndex.Ellipsis, latentIndex].sum()));
+        var x = input.Read();
+        RequestValidator.Finite(x, input.Field);
+        return x;
     }
 
     /// <inheritdoc />
@@ -190,22 +117,11 @@ public sealed partial class ReconstitutionEngine : IReconstitutionEngine, IDispo
     {
         var first = set.Layers.Values.First();
         return new AutoencoderInfo(set.Name, set.InputType, set.NodeType, [.. set.Layers.Keys.Order()],
-            first.NLatents, first.NInputs, first.Activation, first.K);
-    }
-
-    private Tensor Forward(Tensor residual, int? layerIndex, Func<Tensor, Tensor> compute)
-    {
-        var batched = _validate.Residual(residual);
-        if (layerIndex is int layer) _validate.Layer(layer);
-        return Run(batched, () =>
-        {
-            using var _ = no_grad();
-            return compute(Batch(residual));
-        });
+            first.NLatents, first.NInputs, first.Activation, first.K) { Details = AutoencoderDetails.Of(set) };
     }
 
     /// <summary>The input on the engine's device with a batch axis, <c>[batch, tokens, width]</c>.</summary>
-    private Tensor Batch(Tensor x)
+    internal Tensor Batch(Tensor x)
     {
         var onDevice = x.to(_device);
         return onDevice.dim() == 2 ? onDevice.unsqueeze(0) : onDevice;
@@ -215,7 +131,7 @@ public sealed partial class ReconstitutionEngine : IReconstitutionEngine, IDispo
     /// d <paramref name="scalar"/>(x) / dx for every sequence at once (the scalar sums over the batch, and sequences
     /// are independent). Grad mode is enabled here whatever the caller's thread has.
     /// </summary>
-    private static Tensor GradientOf(Tensor input, HookTree? hooks, Func<Tensor, Tensor> scalar)
+    internal static Tensor GradientOf(Tensor input, HookTree? hooks, Func<Tensor, Tensor> scalar)
     {
         using var _ = enable_grad();
         var x = input.detach().requires_grad_(true);
@@ -231,16 +147,16 @@ public sealed partial class ReconstitutionEngine : IReconstitutionEngine, IDispo
     /// Runs <paramref name="compute"/> in a dispose scope, returning its result on the CPU without the batch axis
     /// when the input had none; every intermediate is disposed.
     /// </summary>
-    private static Tensor Run(bool batched, Func<Tensor> compute) => RunMany(batched, () => [compute()])[0];
+    internal static Tensor Compute(bool batched, Func<Tensor> compute) => ComputeMany(batched, () => [compute()])[0];
 
-    /// <summary><see cref="Run"/> for several results.</summary>
-    private static Tensor[] RunMany(bool batched, Func<Tensor[]> compute)
+    /// <summary><see cref="Compute"/> for several results.</summary>
+    internal static Tensor[] ComputeMany(bool batched, Func<Tensor[]> compute)
     {
         using var scope = NewDisposeScope();
         return compute().Select(t => Finish(t, batched).MoveToOuterDisposeScope()).ToArray();
     }
 
-    private static Tensor Finish(Tensor t, bool batched)
+    internal static Tensor Finish(Tensor t, bool batched)
     {
         var cpu = t.detach().cpu();
         return (batched ? cpu : cpu.squeeze(0)).contiguous();

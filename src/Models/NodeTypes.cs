@@ -53,16 +53,33 @@ public enum AttentionTraceType
     K,
 }
 
-/// <summary>The kind of activation an autoencoder was trained on (TDB's derived scalar type).</summary>
+/// <summary>
+/// The kind of activation an autoencoder reads (TDB's derived scalar type; TDB's activation-location spellings), and for a
+/// transcoder also the kind it writes.
+/// </summary>
 [JsonConverter(typeof(StrictEnumConverter<AutoencoderInputType>))]
 public enum AutoencoderInputType
 {
-    /// <summary><c>mlp.post_act</c>, width <c>d_ff</c>.</summary>
+    /// <summary><c>mlp.post_act</c>, width <c>d_ff</c> (TransformerLens <c>blocks.L.mlp.hook_post</c>).</summary>
     [JsonStringEnumMemberName("mlp.post_act")] MlpPostAct,
-    /// <summary><c>resid.delta_mlp</c>, width <c>d_model</c>.</summary>
+    /// <summary><c>resid.delta_mlp</c>, the MLP block's output, width <c>d_model</c> (<c>blocks.L.hook_mlp_out</c>).</summary>
     [JsonStringEnumMemberName("resid.delta_mlp")] ResidDeltaMlp,
-    /// <summary><c>resid.delta_attn</c>, width <c>d_model</c>.</summary>
+    /// <summary><c>resid.delta_attn</c>, the attention block's output, width <c>d_model</c> (<c>blocks.L.hook_attn_out</c>).</summary>
     [JsonStringEnumMemberName("resid.delta_attn")] ResidDeltaAttn,
+    /// <summary>
+    /// <c>resid.pre</c>: the residual stream before layer L (<c>resid.post_emb</c> for L = 0, else <c>resid.post_mlp</c> of
+    /// L - 1), width <c>d_model</c> (<c>blocks.L.hook_resid_pre</c>).
+    /// </summary>
+    [JsonStringEnumMemberName("resid.pre")] ResidPre,
+    /// <summary><c>resid.post_attn</c> of layer L, width <c>d_model</c> (<c>blocks.L.hook_resid_mid</c>, <c>blocks.L.hook_mlp_in</c>).</summary>
+    [JsonStringEnumMemberName("resid.post_attn")] ResidPostAttn,
+    /// <summary><c>resid.post_mlp</c> of layer L, width <c>d_model</c> (<c>blocks.L.hook_resid_post</c>).</summary>
+    [JsonStringEnumMemberName("resid.post_mlp")] ResidPostMlp,
+    /// <summary>
+    /// <c>ln_2.normalized</c>: the MLP's input after layer-norm centring and scaling but before its weight and bias,
+    /// <c>c / sqrt(mean(c^2) + eps)</c> of <c>resid.post_attn</c>, width <c>d_model</c> (<c>blocks.L.ln2.hook_normalized</c>).
+    /// </summary>
+    [JsonStringEnumMemberName("ln_2.normalized")] Ln2Normalized,
 }
 
 /// <summary>Nonlinearity applied to autoencoder latent pre-activations.</summary>
@@ -75,6 +92,23 @@ public enum AutoencoderActivation
     Identity,
     /// <summary>Keep the k largest pre-activations of each row, apply the post-activation function, zero the rest.</summary>
     TopK,
+    /// <summary><c>relu(x) * (x &gt; threshold)</c> with a threshold per latent (SAELens <c>jumprelu</c>, and <c>batchtopk</c>'s inference form).</summary>
+    JumpReLU,
+}
+
+/// <summary>How an autoencoder rescales its input before encoding (SAELens <c>normalize_activations</c>).</summary>
+[JsonConverter(typeof(StrictEnumConverter<AutoencoderNormalization>))]
+public enum AutoencoderNormalization
+{
+    /// <summary>No rescaling.</summary>
+    [JsonStringEnumMemberName("none")] None,
+    /// <summary><c>x * sqrt(d_in) / ||x||</c> per row; the reconstruction is divided by the same factor.</summary>
+    [JsonStringEnumMemberName("constant_norm_rescale")] ConstantNormRescale,
+    /// <summary>
+    /// <c>(x - mean(x)) / (std(x) + 1e-5)</c> per row, <c>std</c> with Bessel's correction (n - 1) as <c>torch.std</c>;
+    /// the reconstruction is multiplied by <c>std</c> and shifted by <c>mean</c>.
+    /// </summary>
+    [JsonStringEnumMemberName("layer_norm")] LayerNorm,
 }
 
 /// <summary>A half-open range <c>[start, stop)</c> of autoencoder latents.</summary>

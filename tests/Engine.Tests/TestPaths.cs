@@ -12,11 +12,15 @@ internal static class TestPaths
             ? Path.GetFullPath(dir)
             : Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "golden"));
 
-    /// <summary>The shared folder that holds <c>models/</c> (the golden folder's parent by default).</summary>
-    public static string SharedDir { get; } = Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared"));
+    /// <summary>Whether the golden folder is there.</summary>
+    public static bool GoldenAvailable => Directory.Exists(GoldenDir);
 
-    /// <summary>A path inside the golden folder.</summary>
-    public static string Golden(params string[] parts) => Path.Combine([GoldenDir, .. parts]);
+    /// <summary>A path inside the golden folder; skips the calling test (a skippable one), naming the folder, when it is absent.</summary>
+    public static string Golden(params string[] parts)
+    {
+        Skip.IfNot(GoldenAvailable, $"the golden set is not at {GoldenDir} (../shared/golden beside the repository, or RECON_GOLDEN_DIR)");
+        return Path.Combine([GoldenDir, .. parts]);
+    }
 
     private static string FindRepoRoot()
     {

@@ -18,7 +18,9 @@ internal static class Requests
             ["shape"] = new JsonArray(tokens, dModel),
             ["data"] = Convert.ToBase64String(bytes),
         };
-        var body = new JsonObject { ["residual"] = residual, ["layerIndex"] = seed % 2, ["outputEncoding"] = encoding };
+        var body = new JsonObject { ["residual"] = residual, ["outputEncoding"] = encoding };
+        // The service refuses fields an endpoint does not take: logits and logprobs have no layer.
+        if (endpoint is not ("/v1/logits" or "/v1/logprobs")) body["layerIndex"] = seed % 2;
         if (endpoint is "/v1/activations" or "/v1/gradients" or "/v1/jvp")
         {
             body["nodeType"] = "mlp_neuron";

@@ -27,6 +27,9 @@ internal sealed class ApiServer : WebApplicationFactory<Program>
     /// <summary>Queue:IntraOpThreads for the service (0: its per-request choice); null: the benchmarks' own count.</summary>
     public static int? IntraOpThreadsOverride { get; set; }
 
+    /// <summary>Settings applied over <see cref="Settings"/> (for <c>--probe-budget</c>); set before the server starts.</summary>
+    public static Dictionary<string, string?> ExtraSettings { get; } = [];
+
     /// <summary>Record server-side timestamps of each request (<see cref="StampFilter"/>); for <c>--probe-phases</c>.</summary>
     public static bool StampRequests { get; set; }
 
@@ -45,7 +48,7 @@ internal sealed class ApiServer : WebApplicationFactory<Program>
         ["Cache:Enabled"] = "false",
         // Batch 8 × 1024 tokens: a JVP body (residual + write vector) is ~67 MB of base64 JSON.
         ["Limits:MaxRequestBodyBytes"] = (512L << 20).ToString(System.Globalization.CultureInfo.InvariantCulture),
-        // Batch 8 × 1024 tokens of MLP post answers 25M values, over the service's default answer limit (16M).
+        // Above the service's default answer limit (2^26 ≈ 67M values), so that batched benchmark answers are never refused.
         ["Limits:MaxResponseElements"] = "100000000",
         ["Queue:Concurrency"] = "2",
         ["Queue:Length"] = "64",
@@ -61,7 +64,7 @@ internal sealed class ApiServer : WebApplicationFactory<Program>
         builder.UseEnvironment("Production");
         if (StampRequests) builder.ConfigureServices(s => s.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter, StampFilter>());
         if (LogRequests) builder.ConfigureServices(s => s.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter, PhaseTimer>());
-        foreach (var (key, value) in Settings(BenchFixture.Weights))
+        foreach (var (key, value) in Settings(BenchFixture.Weights).Concat(ExtraSettings))
             if (!(LogRequests && key.StartsWith("Serilog", StringComparison.Ordinal))) builder.UseSetting(key, value);
     }
 

@@ -1,5 +1,9 @@
 """Python client for ReconService: Transformer Debugger's reconstitution over HTTP, with numpy arrays."""
 
-from .client import ForwardResult, ReconClient, ReconError, decode_tensor, encode_tensor
+from . import safetensors
+from .client import (ForwardResult, ReconClient, ReconError, TransportError, decode_answer, decode_tensor,
+                     encode_tensor)
+from .output import Output, TopK, topk
 
-__all__ = ["ReconClient", "ReconError", "ForwardResult", "encode_tensor", "decode_tensor"]
+__all__ = ["ReconClient", "ReconError", "TransportError", "ForwardResult", "Output", "TopK", "topk",
+           "encode_tensor", "decode_tensor", "decode_answer", "safetensors"]

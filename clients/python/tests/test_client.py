@@ -146,3 +146,19 @@ def test_the_example_workflow_runs(client):
     assert result.returncode == 0, result.stderr
     assert "strongest: neuron" in result.stdout
     assert "d neuron[" in result.stdout
+
+
+def test_safetensors_answers_are_read_only_views_of_the_answer_body(client, run):
+    if client.transport != "safetensors":
+        pytest.skip("the JSON transport decodes base64 into arrays of their own")
+    activations = client.activations(run.captured["resid.post_attn"][0], 0, "mlp_neuron")
+    assert not activations.flags.writeable and activations.base is not None
+    assert client.negotiation is None
+
+
+def test_forward_token_bytes_join_to_the_prompts_bytes_when_sent(client):
+    prompt = "And God said, Let there be light"
+    run = client.forward(prompt=prompt)
+    if run.token_bytes is None:
+        pytest.skip("the service does not send tokenBytes")
+    assert b"".join(run.token_bytes) == prompt.encode()

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using ReconService.Engine;
+using ReconService.Engine.Loading;
 using ReconService.Models;
 
 namespace ReconService.Api.Configuration;
@@ -23,7 +24,7 @@ public sealed class ModelLocator(IOptions<ModelOptions> model, IOptions<Autoenco
         {
             if (string.IsNullOrWhiteSpace(entry.Path))
                 throw new InvalidOperationException($"Autoencoders:{name}:Path is required");
-            sources.Add(new AutoencoderSource(name, Rooted(entry.Path), ParseInputType(name, entry.InputType)));
+            sources.Add(new AutoencoderSource(name, Rooted(entry.Path), ParseInputType(name, entry.InputType), entry.CenterWritingWeights));
         }
         var modelPath = model.Value.Path;
         if (string.IsNullOrWhiteSpace(modelPath))
@@ -37,16 +38,19 @@ public sealed class ModelLocator(IOptions<ModelOptions> model, IOptions<Autoenco
         return new EngineOptions(Rooted(modelPath), sources, engine.Value.Device);
     }
 
-    /// <summary>Parses an input type in either spelling (<c>mlp.post_act</c> or <c>mlp_post_act</c>).</summary>
-    public static AutoencoderInputType? ParseInputType(string name, string? value) => value?.Trim() switch
+    /// <summary>Parses an input type in any spelling <see cref="AutoencoderInputTypes.Parse"/> takes (<c>mlp.post_act</c> or <c>mlp_post_act</c>, ...).</summary>
+    public static AutoencoderInputType? ParseInputType(string name, string? value)
     {
-        null or "" => null,
-        "mlp.post_act" or "mlp_post_act" => AutoencoderInputType.MlpPostAct,
-        "resid.delta_mlp" or "resid_delta_mlp" => AutoencoderInputType.ResidDeltaMlp,
-        "resid.delta_attn" or "resid_delta_attn" => AutoencoderInputType.ResidDeltaAttn,
-        _ => throw new InvalidOperationException(
-            $"Autoencoders:{name}:InputType must be mlp.post_act, resid.delta_mlp or resid.delta_attn (or with underscores)"),
-    };
+        if (string.IsNullOrWhiteSpace(value)) return null;
+        try
+        {
+            return AutoencoderInputTypes.Parse(value.Trim());
+        }
+        catch (ArgumentException)
+        {
+            throw new InvalidOperationException($"Autoencoders:{name}:InputType must be one of {AutoencoderInputTypes.Accepted}");
+        }
+    }
 
     // Relative paths are taken from the working directory, as a shell user expects (`dotnet run` sets the content root to src/Api).
     private static string Rooted(string path) => Path.GetFullPath(path);

@@ -25,8 +25,17 @@ public sealed class AutoencoderEntryOptions
     /// <summary>Folder of per-layer autoencoders (OpenAI/TDB <c>&lt;layer&gt;.pt</c> files or SAELens sub-folders).</summary>
     public string? Path { get; set; }
 
-    /// <summary><c>mlp.post_act</c>, <c>resid.delta_mlp</c> or <c>resid.delta_attn</c> (release spellings with underscores too); needed when the layout doesn't say.</summary>
+    /// <summary>
+    /// <c>mlp.post_act</c>, <c>resid.delta_mlp</c>, <c>resid.delta_attn</c> (release spellings with underscores too), <c>resid.pre</c>,
+    /// <c>resid.post_attn</c>, <c>resid.post_mlp</c> or <c>ln_2.normalized</c>; needed when the layout doesn't say.
+    /// </summary>
     public string? InputType { get; set; }
+
+    /// <summary>
+    /// Overrides SAELens's <c>model_from_pretrained_kwargs.center_writing_weights</c>: true when the autoencoders were trained on a
+    /// TransformerLens model with centred writing weights but their <c>cfg.json</c> does not say so (e.g. gpt2-small-res-jb).
+    /// </summary>
+    public bool? CenterWritingWeights { get; set; }
 }
 
 /// <summary><c>Autoencoders</c>: autoencoder families by name.</summary>
@@ -74,4 +83,33 @@ public sealed class LimitsOptions
     /// <summary>Longest <c>prompt</c> or <c>text</c> accepted, in characters.</summary>
     [System.ComponentModel.DataAnnotations.Range(1, int.MaxValue)]
     public int MaxPromptChars { get; set; } = 100_000;
+
+    /// <summary>Largest tokens × batch in one request tensor (residual, write vector, activations); beyond it 422.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, int.MaxValue)]
+    public int MaxTokensPerRequest { get; set; } = 16_384;
+
+    /// <summary>
+    /// Most values one answer may hold (all its tensors, after any output reduction), known from the engine's plan
+    /// before any work; beyond it 422. The default, 2^26 = 67,108,864 values (256 MiB of float32, about 342 MiB as
+    /// base64 JSON), admits every endpoint at a full 1,024-token context of a GPT-2-vocabulary model: logits and
+    /// logprobs are 1,024 × 50,257 ≈ 51.5M values, the largest of them; latents of autoencoders up to 65,536 wide
+    /// (1,024 × 32,768 ≈ 33.6M); a forward pass capturing every residual and MLP activation of GPT-2 small ≈ 57.4M.
+    /// A 131,072-latent family at 1,024 tokens (134M) needs an output reduction (top-k) or a higher limit.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(1, long.MaxValue)]
+    public long MaxResponseElements { get; set; } = 1L << 26;
+
+    /// <summary>
+    /// Bound on the summed working-memory estimates (the engine's plans) of the requests running at once, in bytes.
+    /// A request whose own estimate is larger is refused (422); others wait in the queue until it fits. 0 (the default)
+    /// means half of the memory available to the process (<see cref="GCMemoryInfo.TotalAvailableMemoryBytes"/>: the
+    /// machine's memory, or the container's limit).
+    /// Every endpoint at a full 1,024-token context of GPT-2 small with 32,768-latent autoencoders is estimated at most
+    /// 1.8 GiB (a latent's gradient), so the default admits them all on any host or container with 4 GiB or more.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(0, long.MaxValue)]
+    public long MaxEngineMemoryBytes { get; set; }
+
+    /// <summary><see cref="MaxEngineMemoryBytes"/> with the default applied.</summary>
+    public long EngineMemoryBudgetBytes => MaxEngineMemoryBytes > 0 ? MaxEngineMemoryBytes : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2;
 }

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics;
-using Microsoft.AspNetCore.Mvc;
 using ReconService.Api.Hosting;
 using ReconService.Api.Logging;
 using ReconService.Engine;
@@ -21,26 +20,25 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
         var (status, field, detail) = Classify(exception);
         if (status >= 500 && status != StatusCodes.Status503ServiceUnavailable)
             logger.UnhandledError(context.GetEndpoint()?.DisplayName, exception);
-        if (status == StatusCodes.Status503ServiceUnavailable) context.Response.Headers.RetryAfter = "5";
+        if (exception is ProblemException { Headers: var headers })
+            foreach (var (name, value) in headers) context.Response.Headers[name] = value;
+        if (exception is EngineNotReadyException) context.Response.Headers.RetryAfter = "5";
         context.Response.StatusCode = status;
-        var problem = new ProblemDetails
+        return await problems.TryWriteAsync(new ProblemDetailsContext
         {
-            Status = status,
-            Title = Title(status),
-            Detail = field is null ? detail : $"{field}: {detail}",
-        };
-        if (field is not null) problem.Extensions["field"] = field;
-        return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = problem, Exception = exception });
+            HttpContext = context, ProblemDetails = Problems.Create(status, field, detail), Exception = exception,
+        });
     }
 
     /// <summary>Status, field and message for an exception.</summary>
     public static (int Status, string? Field, string Detail) Classify(Exception exception) => exception switch
     {
-        RequestFieldException e => (e.StatusCode, e.Field, e.Message),
+        ProblemException e => (e.Status, e.Field, e.Message),
         ReconstitutionException e => (StatusCodes.Status422UnprocessableEntity, e.Field, e.Message),
-        EngineNotReadyException e => (StatusCodes.Status503ServiceUnavailable, null, e.Message),
+        EngineNotReadyException e => (StatusCodes.Status503ServiceUnavailable, "model", e.Message),
         BadHttpRequestException { InnerException: JsonException json } e => FromJson(e.StatusCode, json),
-        BadHttpRequestException e => FromBadRequest(e),
+        BadHttpRequestException e when Problems.ForStatus(e.StatusCode) is var (field, detail) => (e.StatusCode, field, detail),
+        BadHttpRequestException e => (e.StatusCode, "body", Problems.BodyExpected),
         JsonException json => FromJson(StatusCodes.Status400BadRequest, json),
         _ => (StatusCodes.Status500InternalServerError, null, "internal error"),
     };
@@ -56,21 +54,15 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
             var prefix = field.Length == 0 ? "" : field + ".";
             return (status, prefix + missing[0], $"required field missing: {string.Join(", ", missing.Select(m => prefix + m))}");
         }
+        if (UnknownField(message) is { } unknown)
+        {
+            // The path may or may not end with the unknown property itself, depending on where the reader stopped.
+            var parent = field == unknown || field.EndsWith("." + unknown, StringComparison.Ordinal) ? field[..^unknown.Length].TrimEnd('.') : field;
+            var name = parent.Length == 0 ? unknown : $"{parent}.{unknown}";
+            return (status, name, "unknown field; see the endpoint's schema in /swagger for the accepted fields");
+        }
         return (status, field.Length == 0 ? "body" : field, Explain(message));
     }
-
-    /// <summary>
-    /// A bad request the binder rejected before any JSON was read: a missing or empty body, the wrong content type.
-    /// The framework's own text names C# types and parameters, so it is replaced.
-    /// </summary>
-    private static (int, string?, string) FromBadRequest(BadHttpRequestException e) => e.StatusCode switch
-    {
-        StatusCodes.Status413PayloadTooLarge => (e.StatusCode, "body", "request body is larger than the configured limit (Limits:MaxRequestBodyBytes)"),
-        StatusCodes.Status415UnsupportedMediaType => (e.StatusCode, "Content-Type", "expected application/json"),
-        _ => (e.StatusCode, "body", BodyExpected),
-    };
-
-    private const string BodyExpected = "expected a JSON object with the endpoint's fields (Content-Type: application/json); see /swagger";
 
     /// <summary>Replaces the serializer's wording (C# type names) with what the field accepts.</summary>
     private static string Explain(string message)
@@ -154,6 +146,16 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
         return at >= 0 ? message[..at] : message;
     }
 
+    /// <summary>The property named by System.Text.Json's unmapped-member error (<c>JsonUnmappedMemberHandling.Disallow</c>).</summary>
+    private static string? UnknownField(string message)
+    {
+        const string marker = "could not be mapped to any .NET member";
+        if (!message.Contains(marker, StringComparison.Ordinal)) return null;
+        var start = message.IndexOf('\'');
+        var end = start < 0 ? -1 : message.IndexOf('\'', start + 1);
+        return end > start ? message[(start + 1)..end] : null;
+    }
+
     private static string[]? MissingFields(string message)
     {
         const string marker = "missing required properties including: ";
@@ -163,14 +165,4 @@ public sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILo
             .Select(name => name.Trim().TrimEnd('.').Trim('\''))
             .Where(name => name.Length > 0).ToArray();
     }
-
-    private static string Title(int status) => status switch
-    {
-        400 => "Malformed request",
-        413 => "Request body too large",
-        415 => "Unsupported media type",
-        422 => "The model cannot serve this request",
-        503 => "Service not ready",
-        _ => "Internal error",
-    };
 }

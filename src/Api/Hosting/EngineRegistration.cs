@@ -14,7 +14,7 @@ public static class EngineRegistration
         services.AddOptions<AutoencodersOptions>().BindConfiguration(AutoencodersOptions.Section)
             .Validate(all => all.All(kv => !string.IsNullOrWhiteSpace(kv.Value.Path)), "every Autoencoders:<name> needs a Path")
             .Validate(all => all.All(kv => InputTypeIsValid(kv.Key, kv.Value.InputType)),
-                "Autoencoders:<name>:InputType must be mlp.post_act, resid.delta_mlp or resid.delta_attn (or with underscores)")
+                "Autoencoders:<name>:InputType must be one of " + Engine.Loading.AutoencoderInputTypes.Accepted)
             .ValidateOnStart();
         services.AddSingleton<ModelLocator>();
         services.AddSingleton<EngineHost>();

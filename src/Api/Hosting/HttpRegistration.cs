@@ -25,29 +25,25 @@ public static class HttpRegistration
             // A positional record (latentSlice) missing a constructor argument ({"start": 0}) names the missing field.
             options.SerializerOptions.RespectRequiredConstructorParameters = true;
             options.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
+            // "detachLNScale": false is a 400 naming the field, not a silently ignored typo (nested objects too).
+            options.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
         });
         // Malformed JSON then throws BadHttpRequestException (with the JsonException and its path) instead of a bare 400.
         services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
         // Problems written without an exception (status code pages after Kestrel or the binder set 413/400) still name the field.
         services.AddProblemDetails(options => options.CustomizeProblemDetails = context =>
         {
-            if (context.ProblemDetails.Detail is not null) return;
-            var (field, detail) = context.ProblemDetails.Status switch
-            {
-                StatusCodes.Status413PayloadTooLarge => ("body", "request body is larger than the configured limit (Limits:MaxRequestBodyBytes)"),
-                StatusCodes.Status400BadRequest => ("body", "expected a JSON object with the endpoint's fields (Content-Type: application/json); see /swagger"),
-                StatusCodes.Status415UnsupportedMediaType => ("Content-Type", "expected application/json"),
-                StatusCodes.Status404NotFound => ("path", "no such endpoint"),
-                StatusCodes.Status405MethodNotAllowed => ("method", "method not allowed on this path"),
-                _ => ((string?)null, (string?)null),
-            };
-            if (field is null) return;
-            context.ProblemDetails.Detail = $"{field}: {detail}";
+            if (context.ProblemDetails.Detail is not null || Problems.ForStatus(context.ProblemDetails.Status ?? 0) is not var (field, detail)) return;
+            var problem = Problems.Create(context.ProblemDetails.Status!.Value, field, detail);
+            context.ProblemDetails.Detail = problem.Detail;
             context.ProblemDetails.Extensions["field"] = field;
         });
         services.AddExceptionHandler<ProblemExceptionHandler>();
+        services.AddSingleton<IProblemDetailsWriter, ProblemJsonWriter>(); // problems for requests that accept only safetensors
 
         services.AddOptions<LimitsOptions>().BindConfiguration(LimitsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<ConfigurationKeys>().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ConfigurationKeys>, ConfigurationKeys.Validator>();
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<LimitsOptions>>((kestrel, limits) =>
             kestrel.Limits.MaxRequestBodySize = limits.Value.MaxRequestBodyBytes);
 
@@ -55,7 +51,7 @@ public static class HttpRegistration
         services.AddCors();
         services.AddOptions<Microsoft.AspNetCore.Cors.Infrastructure.CorsOptions>().Configure<IOptions<CorsOptions>>((cors, origins) =>
             cors.AddPolicy(CorsPolicy, policy => policy.WithOrigins(origins.Value.Origins).AllowAnyHeader().AllowAnyMethod()
-                .WithExposedHeaders("Retry-After")));
+                .WithExposedHeaders("Retry-After", "X-Cache")));
         return services;
     }
 

@@ -1,3 +1,4 @@
+using ReconService.Api.Logging;
 using ReconService.Engine;
 
 namespace ReconService.Api.Hosting;
@@ -9,9 +10,10 @@ public interface IEngineLoader
     IReconstitutionEngine Load(EngineOptions options);
 }
 
-/// <summary>Loads <see cref="ReconstitutionEngine"/> (model layout detected, each autoencoder family).</summary>
-public sealed class ReconstitutionEngineLoader : IEngineLoader
+/// <summary>Loads <see cref="ReconstitutionEngine"/> (model layout detected, each autoencoder family), logging what the loaders tolerated.</summary>
+public sealed class ReconstitutionEngineLoader(ILogger<ReconstitutionEngineLoader> logger) : IEngineLoader
 {
     /// <inheritdoc />
-    public IReconstitutionEngine Load(EngineOptions options) => ReconstitutionEngine.Load(options);
+    public IReconstitutionEngine Load(EngineOptions options) =>
+        ReconstitutionEngine.Load(options with { Log = options.Log ?? (notice => logger.LoadNotice(notice)) });
 }

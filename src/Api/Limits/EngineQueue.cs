@@ -1,88 +1,85 @@
-using System.Threading.RateLimiting;
 using Microsoft.Extensions.Options;
+using ReconService.Api.Configuration;
+using ReconService.Api.Errors;
 
 namespace ReconService.Api.Limits;
 
 /// <summary>
-/// The bounded queue in front of the engine: <see cref="QueueOptions.Concurrency"/> requests run, up to
-/// <see cref="QueueOptions.Length"/> wait (oldest first), the rest get 429 with <c>Retry-After</c>. The wait
-/// observes <c>HttpContext.RequestAborted</c> (a client that leaves gives up its place) and
-/// <see cref="QueueOptions.TimeoutSeconds"/> (503). The endpoint's tensor work then runs synchronously inside the permit.
+/// The bounded FIFO queue in front of the engine, with a memory budget: a request runs once it is first in line, one
+/// of <see cref="QueueOptions.Concurrency"/> slots is free and its planned working memory fits in what
+/// <see cref="LimitsOptions.MaxEngineMemoryBytes"/> leaves beside the requests already running. Up to
+/// <see cref="QueueOptions.Length"/> wait (oldest first, so a large request is not overtaken forever); beyond, 429
+/// with <c>Retry-After</c>. A wait ends with the client (<c>RequestAborted</c>) or after
+/// <see cref="QueueOptions.TimeoutSeconds"/> (503 with <c>Retry-After</c>).
 /// </summary>
-public sealed class EngineQueue : IDisposable
+public sealed class EngineQueue
 {
-    private readonly ConcurrencyLimiter _limiter;
-    private long _timedOut;
-    private long _abandoned;
+    private readonly Lock _lock = new();
+    private readonly LinkedList<Waiter> _waiting = new();
+    private int _running;
+    private long _reservedBytes, _reservedPeak, _admitted, _rejected, _timedOut, _abandoned;
 
-    public EngineQueue(IOptions<QueueOptions> options)
+    public EngineQueue(IOptions<QueueOptions> options, IOptions<LimitsOptions> limits)
     {
         Options = options.Value;
-        _limiter = new ConcurrencyLimiter(new ConcurrencyLimiterOptions
-        {
-            PermitLimit = Options.Concurrency,
-            QueueLimit = Options.Length,
-            QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
-        });
+        BudgetBytes = limits.Value.EngineMemoryBudgetBytes;
     }
 
     /// <summary>The configured limits.</summary>
     public QueueOptions Options { get; }
 
+    /// <summary>Working memory the requests running at once may plan in total, in bytes.</summary>
+    public long BudgetBytes { get; }
+
     /// <summary>Counts for <c>/v1/metrics</c>.</summary>
     public QueueStatistics Statistics()
     {
-        var s = _limiter.GetStatistics();
-        return new QueueStatistics(Options.Concurrency, Options.Length, Running(s),
-            (int)(s?.CurrentQueuedCount ?? 0), s?.TotalSuccessfulLeases ?? 0, s?.TotalFailedLeases ?? 0,
-            Interlocked.Read(ref _timedOut), Interlocked.Read(ref _abandoned));
+        lock (_lock)
+            return new QueueStatistics(Options.Concurrency, Options.Length, _running, _waiting.Count, _admitted, _rejected, _timedOut, _abandoned,
+                _reservedBytes, _reservedPeak, BudgetBytes);
     }
 
-    /// <summary>Requests holding a slot now: the permits taken.</summary>
-    private int Running(RateLimiterStatistics? statistics) => Options.Concurrency - (int)(statistics?.CurrentAvailablePermits ?? 0);
-
-    /// <summary>Takes a slot directly (tests hold one to fill the queue); dispose the lease to give it back.</summary>
-    public ValueTask<RateLimitLease> AcquireAsync(CancellationToken cancellationToken) => _limiter.AcquireAsync(1, cancellationToken);
-
-    /// <summary>Runs <paramref name="next"/> once a slot is free; 429, 503 or an empty answer (client gone) otherwise.</summary>
-    public async ValueTask<object?> RunAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    /// <summary>
+    /// Waits for a slot and <paramref name="workingMemoryBytes"/> of the budget; dispose the lease to give both back
+    /// (or <see cref="EngineLease.KeepForAnswer"/> first, to give back the slot and keep only the answer's memory).
+    /// </summary>
+    /// <exception cref="ProblemException">429 when the queue is full; 503 after <see cref="QueueOptions.TimeoutSeconds"/>.</exception>
+    /// <exception cref="OperationCanceledException">The client left while waiting.</exception>
+    public async ValueTask<EngineLease> EnterAsync(long workingMemoryBytes, CancellationToken requestAborted)
     {
-        var http = context.HttpContext;
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
+        Waiter waiter;
+        LinkedListNode<Waiter> node;
+        lock (_lock)
+        {
+            if (_waiting.Count == 0 && Fits(workingMemoryBytes)) return Grant(workingMemoryBytes);
+            if (_waiting.Count >= Options.Length)
+            {
+                _rejected++;
+                throw Busy(StatusCodes.Status429TooManyRequests,
+                    $"the engine queue is full ({Options.Concurrency} running, {Options.Length} waiting; Queue:Concurrency, Queue:Length); retry later");
+            }
+            waiter = new Waiter(workingMemoryBytes);
+            node = _waiting.AddLast(waiter);
+        }
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
         deadline.CancelAfter(TimeSpan.FromSeconds(Options.TimeoutSeconds));
-        RateLimitLease lease;
         try
         {
-            lease = await _limiter.AcquireAsync(1, deadline.Token);
-        }
-        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
-        {
-            Interlocked.Increment(ref _abandoned);
-            return Results.Empty;
+            return await waiter.Granted.Task.WaitAsync(deadline.Token);
         }
         catch (OperationCanceledException)
         {
-            Interlocked.Increment(ref _timedOut);
-            http.Response.Headers.RetryAfter = Options.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            return LimitProblem.Create(StatusCodes.Status503ServiceUnavailable, "queue",
+            lock (_lock)
+            {
+                if (node.List is not null) _waiting.Remove(node);
+                if (requestAborted.IsCancellationRequested) _abandoned++;
+                else _timedOut++;
+            }
+            // Granted just as the wait ended: give the slot back rather than leak it.
+            if (waiter.Granted.Task.IsCompletedSuccessfully) waiter.Granted.Task.Result.Dispose();
+            if (requestAborted.IsCancellationRequested) throw;
+            throw Busy(StatusCodes.Status503ServiceUnavailable,
                 $"no engine slot became free within {Options.TimeoutSeconds} s (Queue:TimeoutSeconds); retry later");
-        }
-        using (lease)
-        {
-            if (!lease.IsAcquired)
-            {
-                http.Response.Headers.RetryAfter = Options.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                return LimitProblem.Create(StatusCodes.Status429TooManyRequests, "queue",
-                    $"the engine queue is full ({Options.Concurrency} running, {Options.Length} waiting; Queue:Concurrency, Queue:Length); retry later");
-            }
-            if (http.RequestAborted.IsCancellationRequested)
-            {
-                Interlocked.Increment(ref _abandoned);
-                return Results.Empty;
-            }
-            // The endpoint's tensor work runs synchronously inside next, on this thread: set its intra-op threads here.
-            IntraOpThreads.Apply(ThreadsForThisRequest());
-            return await next(context);
         }
     }
 
@@ -93,29 +90,109 @@ public sealed class EngineQueue : IDisposable
     public int ThreadsForThisRequest()
     {
         if (Options.IntraOpThreads > 0) return Options.IntraOpThreads;
-        return Math.Max(1, Environment.ProcessorCount / Math.Max(1, Running(_limiter.GetStatistics())));
+        int running;
+        lock (_lock) running = _running;
+        return Math.Max(1, Environment.ProcessorCount / Math.Max(1, running));
     }
 
-    public void Dispose() => _limiter.Dispose();
-}
+    private bool Fits(long bytes) => _running < Options.Concurrency && _reservedBytes + bytes <= BudgetBytes;
 
-/// <summary>Queue counts: slots, waiting, leases granted and refused, waits timed out or abandoned by the client.</summary>
-public sealed record QueueStatistics(int Concurrency, int Length, int Running, int Queued, long Admitted, long Rejected, long TimedOut, long Abandoned);
+    private EngineLease Grant(long bytes)
+    {
+        _running++;
+        _reservedBytes += bytes;
+        _reservedPeak = Math.Max(_reservedPeak, _reservedBytes);
+        _admitted++;
+        return new EngineLease(this, bytes);
+    }
 
-/// <summary>Problem details for the limits, naming the field (<c>queue</c>, <c>residual.shape</c>, …).</summary>
-public static class LimitProblem
-{
-    /// <summary>A problem result with a title for the status.</summary>
-    public static IResult Create(int status, string field, string message) =>
-        TypedResults.Problem(
-            detail: $"{field}: {message}",
-            statusCode: status,
-            title: status switch
+    /// <summary>Gives back <paramref name="bytes"/> of the reserved memory, and the slot when <paramref name="slot"/>; admits who now fits.</summary>
+    internal void Release(long bytes, bool slot)
+    {
+        lock (_lock)
+        {
+            if (slot) _running--;
+            _reservedBytes -= bytes;
+            // Strictly first come, first served: a waiter that does not fit yet holds back those behind it.
+            while (_waiting.First is { } head && Fits(head.Value.Bytes))
             {
-                StatusCodes.Status429TooManyRequests => "Too many requests",
-                StatusCodes.Status503ServiceUnavailable => "Service busy",
-                StatusCodes.Status422UnprocessableEntity => "The model cannot serve this request",
-                _ => "Malformed request",
-            },
-            extensions: new Dictionary<string, object?> { ["field"] = field });
+                _waiting.RemoveFirst();
+                head.Value.Granted.TrySetResult(Grant(head.Value.Bytes));
+            }
+        }
+    }
+
+    private ProblemException Busy(int status, string message) => new(status, "queue", message)
+    {
+        Headers = new Dictionary<string, string> { ["Retry-After"] = Options.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+    };
+
+    private sealed class Waiter(long bytes)
+    {
+        public long Bytes { get; } = bytes;
+        public TaskCompletionSource<EngineLease> Granted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
 }
+
+/// <summary>
+/// An engine slot and a share of the memory budget, held by one request. After the run, <see cref="KeepForAnswer"/>
+/// gives back the slot and all the memory but what the answer still holds while it is written; disposing gives back
+/// the rest (once).
+/// </summary>
+public sealed class EngineLease : IDisposable
+{
+    private readonly EngineQueue _queue;
+    private readonly Lock _lock = new();
+    private long _bytes;
+    private bool _slot = true, _released;
+
+    internal EngineLease(EngineQueue queue, long bytes)
+    {
+        _queue = queue;
+        _bytes = bytes;
+    }
+
+    /// <summary>Memory of the budget this lease holds now, in bytes.</summary>
+    public long Bytes
+    {
+        get { lock (_lock) return _released ? 0 : _bytes; }
+    }
+
+    /// <summary>
+    /// Gives back the engine slot and the reserved memory beyond <paramref name="answerBytes"/> (the answer's tensors, held
+    /// until it is written); more than was reserved is kept as it is. The rest goes back when the lease is disposed.
+    /// </summary>
+    public void KeepForAnswer(long answerBytes)
+    {
+        long give;
+        lock (_lock)
+        {
+            if (_released || !_slot) return;
+            _slot = false;
+            give = Math.Max(0, _bytes - Math.Max(0, answerBytes));
+            _bytes -= give;
+        }
+        _queue.Release(give, slot: true);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        long bytes;
+        bool slot;
+        lock (_lock)
+        {
+            if (_released) return;
+            _released = true;
+            (bytes, slot) = (_bytes, _slot);
+        }
+        _queue.Release(bytes, slot);
+    }
+}
+
+/// <summary>
+/// Queue counts: slots, waiting, leases granted and refused (429), waits timed out (503) or abandoned by the client,
+/// and the working memory reserved by the running requests (now and at most) against the budget, in bytes.
+/// </summary>
+public sealed record QueueStatistics(int Concurrency, int Length, int Running, int Queued, long Admitted, long Rejected, long TimedOut,
+    long Abandoned, long ReservedBytes, long ReservedBytesPeak, long BudgetBytes);

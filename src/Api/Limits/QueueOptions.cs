@@ -31,21 +31,3 @@ public sealed class QueueOptions
     [Range(1, 3600)]
     public int RetryAfterSeconds { get; set; } = 1;
 }
-
-/// <summary><c>Limits</c> (request size in tokens, answer size in values); <c>Limits:MaxRequestBodyBytes</c> lives with the HTTP setup.</summary>
-public sealed class TokenLimitsOptions
-{
-    public const string Section = "Limits";
-
-    /// <summary>Largest tokens × batch in one request tensor (residual, write vector, activations); beyond it 422.</summary>
-    [Range(1, int.MaxValue)]
-    public int MaxTokensPerRequest { get; set; } = 16_384;
-
-    /// <summary>
-    /// Most values one answer may hold (logits, attention, activations, latents, forward captures), checked from
-    /// the request's shape before any work; beyond it 422. The default fits a full-context logprobs answer of a
-    /// GPT-2-vocabulary model (1,024 × 50,257 ≈ 51M would not; 128 × 50,257 ≈ 6.4M does) with room to spare.
-    /// </summary>
-    [Range(1, long.MaxValue)]
-    public long MaxResponseElements { get; set; } = 16_000_000;
-}

@@ -1,41 +1,38 @@
-using Microsoft.Extensions.Options;
+using ReconService.Api.Caching;
+using ReconService.Api.Pipeline;
 using ReconService.Api.Security;
+using ReconService.Api.Tokenization;
 
 namespace ReconService.Api.Limits;
 
-/// <summary>API keys, the engine queue and request limits.</summary>
+/// <summary>The engine pipeline and what it is made of: binding, reduction, limits, encoders, the queue; API keys.</summary>
 public static class ReliabilityRegistration
 {
-    /// <summary>Binds <c>ApiKeys</c>, <c>Queue</c>, <c>Limits:MaxTokensPerRequest</c> and <c>Limits:MaxResponseElements</c>; registers the queue.</summary>
-    public static IServiceCollection AddReconReliability(this IServiceCollection services)
+    /// <summary>Binds <c>ApiKeys</c> and <c>Queue</c>; registers the pipeline's steps (JSON reader and encoder, no reduction).</summary>
+    public static IServiceCollection AddReconPipeline(this IServiceCollection services)
     {
         services.AddOptions<ApiKeyOptions>().BindConfiguration(ApiKeyOptions.Section).ValidateOnStart();
         services.AddOptions<QueueOptions>().BindConfiguration(QueueOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<TokenLimitsOptions>().BindConfiguration(TokenLimitsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddReconCache();
         services.AddSingleton<EngineQueue>();
+        services.AddSingleton<RequestLimits>();
+        services.AddSingleton<PromptTokenizer>();
+        services.AddSingleton<IRequestReader, JsonRequestReader>();
+        services.AddSingleton<IRequestReader, SafetensorsBodyReader>();
+        services.AddSingleton<RequestBinder>();
+        services.AddSingleton<IOutputReduction, OutputSelection>();
+        services.AddSingleton<IAnswerEncoder, JsonAnswerEncoder>();
+        services.AddSingleton<IAnswerEncoder, SafetensorsAnswerEncoder>();
+        services.AddSingleton<AnswerEncoders>();
+        services.AddSingleton<AnswerStatistics>();
+        services.AddSingleton<EnginePipeline>();
         return services;
     }
 
-    /// <summary>API keys (after CORS, so preflights pass; before every endpoint).</summary>
+    /// <summary>API keys on <c>/v1</c> (after CORS, so preflights pass).</summary>
     public static WebApplication UseReconApiKeys(this WebApplication app)
     {
         app.UseMiddleware<ApiKeyMiddleware>();
         return app;
-    }
-
-    /// <summary>Request limits, then the bounded queue, around every endpoint of the group that runs the engine.</summary>
-    public static RouteGroupBuilder WithEngineQueue(this RouteGroupBuilder group)
-    {
-        group.AddEndpointFilter(async (context, next) =>
-        {
-            var services = context.HttpContext.RequestServices;
-            var host = services.GetRequiredService<Hosting.EngineHost>();
-            if (RequestLimits.Check(context.Arguments, services.GetRequiredService<IOptions<TokenLimitsOptions>>().Value,
-                    host.IsReady ? host.Engine : null) is { } problem)
-                return problem;
-            return await services.GetRequiredService<EngineQueue>().RunAsync(context, next);
-        });
-        group.ProducesProblem(StatusCodes.Status429TooManyRequests).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
-        return group;
     }
 }

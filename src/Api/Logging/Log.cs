@@ -17,4 +17,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Debug, Message = "Response cache hit for {Endpoint}")]
     public static partial void CacheHit(this ILogger logger, string? endpoint);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Loading: {Notice}")]
+    public static partial void LoadNotice(this ILogger logger, string notice);
 }

@@ -3,6 +3,8 @@ using ReconService.Api.Tensors;
 using ReconService.Api.Tokenization;
 using ReconService.Engine;
 using ReconService.Engine.Hooks;
+using ReconService.Engine.Loading;
+using ReconService.Engine.Operations;
 using ReconService.Models;
 using ReconService.Models.Tensors;
 using ReconService.Models.Wire;
@@ -37,14 +39,18 @@ public sealed class RequestExamples(EngineHost host, GptTokenizer tokenizer)
     {
         var config = engine.Config;
         var tokens = tokenizer.Encode(Prompt).Take(config.NCtx).ToArray();
+        // A model with a smaller vocabulary than GPT-2's (a test model) gets the prompt's ids folded into its own, as tokens.
+        var promptFits = tokens.All(t => t < config.NVocab);
+        if (!promptFits) tokens = tokens.Select(t => t % config.NVocab).ToArray();
         var mlpLayer = Math.Min(1, config.NLayers - 1);
         var last = config.NLayers - 1;
         string[] capture = [ActivationLocations.ResidPostEmb, ActivationLocations.ResidPostAttn, ActivationLocations.ResidPostMlp,
             ActivationLocations.MlpPostAct, ActivationLocations.ResidDeltaMlp, ActivationLocations.ResidDeltaAttn];
 
         using var scope = torch.NewDisposeScope();
-        using var forward = engine.Forward(torch.tensor(tokens.Select(t => (long)t).ToArray(), torch.int64), capture);
-        TensorPayload At(string location, int layer) => TensorCodec.Encode(forward.Captured[location][layer], TensorEncoding.Base64);
+        var forward = engine.Execute(new ForwardOperation(tokens, "tokens", capture, null, 0)).Tensors.ToDictionary(t => t.Name, t => t.Tensor);
+        TensorPayload At(string location, int layer) =>
+            TensorCodec.Copy(forward[ForwardOperation.OutputName(location, layer < 0 ? null : layer)]);
         var postEmb = At(ActivationLocations.ResidPostEmb, -1);
         var postAttn = At(ActivationLocations.ResidPostAttn, mlpLayer);
         var final = At(ActivationLocations.ResidPostMlp, last);
@@ -69,29 +75,63 @@ public sealed class RequestExamples(EngineHost host, GptTokenizer tokenizer)
             [ExampleKind.Logits] = [new("final", "Logits from the last layer's residual", new LogitsRequest { Residual = final }, noRoute)],
             [ExampleKind.Logprobs] = [new("final", "Log-probabilities from the last layer's residual", new LogitsRequest { Residual = final }, noRoute)],
             [ExampleKind.Forward] = [new("prompt", "Forward pass capturing resid.post_attn and mlp.post_act at layer 0",
-                new ForwardRequest { Prompt = Prompt, Capture = [ActivationLocations.ResidPostAttn, ActivationLocations.MlpPostAct], Layers = [0] }, noRoute)],
+                promptFits
+                    ? new ForwardRequest { Prompt = Prompt, Capture = [ActivationLocations.ResidPostAttn, ActivationLocations.MlpPostAct], Layers = [0] }
+                    : new ForwardRequest { Tokens = tokens, Capture = [ActivationLocations.ResidPostAttn, ActivationLocations.MlpPostAct], Layers = [0] }, noRoute)],
             [ExampleKind.Tokenize] = [new("prompt", "Tokens of a verse", new TokenizeRequest { Text = Prompt }, noRoute)],
         };
 
-        if (engine.Autoencoders.Values.OrderBy(a => a.Name, StringComparer.Ordinal).FirstOrDefault(a => a.Layers.Count > 0) is { } ae)
+        // Latents of every family from the residual it is reconstituted from (GET /v1/model's residual); encode and the
+        // latent gradient (whose route names one family) for the first family, from its own input activation.
+        TensorPayload Residual(string residual, int layer) => residual switch
+        {
+            "resid.pre" => layer == 0 ? postEmb : At(ActivationLocations.ResidPostMlp, layer - 1),
+            "resid.post_mlp" => At(ActivationLocations.ResidPostMlp, layer),
+            _ => At(ActivationLocations.ResidPostAttn, layer),
+        };
+        var families = engine.Autoencoders.Values.Where(a => a.Layers.Count > 0).OrderBy(a => a.Name, StringComparer.Ordinal).ToList();
+        foreach (var ae in families)
         {
             var layer = ae.Layers[0];
-            var (inputLocation, residual) = ae.InputType switch
+            var residual = ae.Details?.Residual ?? AutoencoderInputTypes.Residual(ae.InputType);
+            activations.Add(new(families.Count == 1 ? "autoencoderLatent" : $"autoencoderLatent-{ae.Name}",
+                $"Latents of autoencoder {ae.Name} at layer {layer}, from its residual ({residual})",
+                new ActivationsRequest { Residual = Residual(residual, layer), LayerIndex = layer, NodeType = ae.NodeType, PreOrPostAct = PreOrPostAct.Post, Autoencoder = ae.Name },
+                noRoute));
+        }
+        if (families.FirstOrDefault() is { } first)
+        {
+            var layer = first.Layers[0];
+            var inputName = JsonNamingOf(first.InputType);
+            var input = first.InputType switch
             {
-                AutoencoderInputType.MlpPostAct => (ActivationLocations.MlpPostAct, At(ActivationLocations.ResidPostAttn, layer)),
-                AutoencoderInputType.ResidDeltaMlp => (ActivationLocations.ResidDeltaMlp, At(ActivationLocations.ResidPostAttn, layer)),
-                _ => (ActivationLocations.ResidDeltaAttn, layer == 0 ? postEmb : At(ActivationLocations.ResidPostMlp, layer - 1)),
+                AutoencoderInputType.MlpPostAct => At(ActivationLocations.MlpPostAct, layer),
+                AutoencoderInputType.ResidDeltaMlp => At(ActivationLocations.ResidDeltaMlp, layer),
+                AutoencoderInputType.ResidDeltaAttn => At(ActivationLocations.ResidDeltaAttn, layer),
+                AutoencoderInputType.Ln2Normalized => Normalized(forward[ForwardOperation.OutputName(ActivationLocations.ResidPostAttn, layer)], config.LayerNormEpsilon),
+                _ => Residual(AutoencoderInputTypes.Residual(first.InputType), layer),
             };
-            var input = At(inputLocation, layer);
-            var route = new Dictionary<string, string> { ["name"] = ae.Name };
-            activations.Add(new("autoencoderLatent", $"Latents of autoencoder {ae.Name} at layer {layer}",
-                new ActivationsRequest { Residual = residual, LayerIndex = layer, NodeType = ae.NodeType, PreOrPostAct = PreOrPostAct.Post, Autoencoder = ae.Name }, noRoute));
-            examples[ExampleKind.Encode] = [new(ae.Name, $"{inputLocation} of layer {layer} through autoencoder {ae.Name}",
+            var route = new Dictionary<string, string> { ["name"] = first.Name };
+            examples[ExampleKind.Encode] = [new(first.Name, $"{inputName} of layer {layer} through autoencoder {first.Name}",
                 new EncodeRequest { Activations = input, LayerIndex = layer }, route)];
-            examples[ExampleKind.LatentGradient] = [new(ae.Name, $"Gradient of latent 0 of autoencoder {ae.Name} at layer {layer}",
+            examples[ExampleKind.LatentGradient] = [new(first.Name, $"Gradient of latent 0 of autoencoder {first.Name} at layer {layer}",
                 new LatentGradientRequest { Activations = input, LayerIndex = layer, LatentIndex = 0 }, route)];
         }
         examples[ExampleKind.Activations] = activations.ToArray();
         return examples;
+    }
+
+    /// <summary>The wire spelling of an input type (<c>mlp.post_act</c>, <c>ln_2.normalized</c>, ...).</summary>
+    private static string JsonNamingOf(AutoencoderInputType type) =>
+        System.Text.Json.JsonSerializer.SerializeToNode(type)!.GetValue<string>();
+
+    /// <summary>
+    /// <c>ln_2.normalized</c> of a <c>resid.post_attn</c> <c>[tokens, d_model]</c>: centred and divided by its root mean
+    /// square plus eps (the MLP's layer norm before its weight and bias), what a transcoder reads.
+    /// </summary>
+    private static TensorPayload Normalized(torch.Tensor residPostAttn, double eps)
+    {
+        var centred = residPostAttn - residPostAttn.mean([-1], keepdim: true);
+        return TensorCodec.Copy(centred / (centred.square().mean([-1], keepdim: true) + eps).sqrt());
     }
 }

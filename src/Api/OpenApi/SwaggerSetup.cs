@@ -11,6 +11,9 @@ namespace ReconService.Api.OpenApi;
 /// <summary>Swagger UI at <c>/swagger</c> over an OpenAPI document with a working request example for every endpoint.</summary>
 public static class SwaggerSetup
 {
+    /// <summary>Name of the API-key security scheme in the OpenAPI document.</summary>
+    public const string ApiKeyScheme = "ApiKey";
+
     /// <summary>Registers the OpenAPI generator.</summary>
     public static IServiceCollection AddReconSwagger(this IServiceCollection services)
     {
@@ -24,10 +27,22 @@ public static class SwaggerSetup
                 Version = "v1",
                 Description = "Transformer Debugger's reconstitution over HTTP: activations, gradients, JVPs, block outputs, attention, " +
                               "logits and autoencoder latents recomputed from residual streams. Tensors are {dtype, shape, data} with " +
-                              "data the base64 of row-major little-endian float32 values.",
+                              "data the base64 of row-major little-endian values. Every tensor endpoint also takes and answers " +
+                              "application/x-safetensors (Content-Type, Accept), and takes output (positions, indices, topK, by, dtype).",
             });
             options.MapType<TensorPayload>(TensorSchema);
+            // Swagger UI's "Authorize" sends the key on /v1 requests (ApiKeys:Keys); the document and UI themselves are open.
+            options.AddSecurityDefinition(ApiKeyScheme, new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.ApiKey,
+                In = ParameterLocation.Header,
+                Name = Security.ApiKeyOptions.Header,
+                Description = "Required on /v1 endpoints when the service has ApiKeys:Keys configured.",
+            });
+            options.AddSecurityRequirement(document => new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(ApiKeyScheme, document)] = [] });
+            options.OperationFilter<RouteParameterFilter>();
             options.OperationFilter<ExampleOperationFilter>();
+            options.OperationFilter<SafetensorsMediaTypeFilter>();
             var xml = Path.Combine(AppContext.BaseDirectory, "ReconService.Models.xml");
             if (File.Exists(xml)) options.IncludeXmlComments(xml);
         });
@@ -46,15 +61,37 @@ public static class SwaggerSetup
     {
         Type = JsonSchemaType.Object,
         Description = "A tensor: data is base64 (RFC 4648, padded) of the row-major little-endian values, or nested arrays " +
-                      "when outputEncoding is \"list\" (non-finite values as \"-Infinity\", \"Infinity\", \"NaN\").",
+                      "when outputEncoding is \"list\" (non-finite values as \"-Infinity\", \"Infinity\", \"NaN\"). Inputs are float32, " +
+                      "float16 or bfloat16; answers float32 unless output.dtype says otherwise, and int32 for top-k positions (XIndices).",
         Required = new HashSet<string> { "shape", "data" },
         Properties = new Dictionary<string, IOpenApiSchema>
         {
-            ["dtype"] = new OpenApiSchema { Type = JsonSchemaType.String, Enum = [JsonValue.Create("float32"), JsonValue.Create("float16"), JsonValue.Create("bfloat16")], Default = JsonValue.Create("float32") },
+            ["dtype"] = new OpenApiSchema { Type = JsonSchemaType.String, Enum = [JsonValue.Create("float32"), JsonValue.Create("float16"), JsonValue.Create("bfloat16"), JsonValue.Create("int32")], Default = JsonValue.Create("float32") },
             ["shape"] = new OpenApiSchema { Type = JsonSchemaType.Array, Items = new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int64", Minimum = "0" } },
             ["data"] = new OpenApiSchema { Description = "base64 string, or nested arrays of numbers", Type = JsonSchemaType.String | JsonSchemaType.Array },
         },
     };
+
+    /// <summary>
+    /// Declares the route's path parameters (<c>{name}</c>) that the handler does not bind itself: engine endpoints read
+    /// them in their operation mapping, so the API explorer does not see them.
+    /// </summary>
+    private sealed class RouteParameterFilter : IOperationFilter
+    {
+        public void Apply(OpenApiOperation operation, OperationFilterContext context)
+        {
+            var path = context.ApiDescription.RelativePath ?? "";
+            foreach (var name in System.Text.RegularExpressions.Regex.Matches(path, @"\{([^}:?]+)[^}]*\}").Select(m => m.Groups[1].Value))
+            {
+                operation.Parameters ??= [];
+                if (operation.Parameters.Any(p => p.Name == name && p.In == ParameterLocation.Path)) continue;
+                operation.Parameters.Add(new OpenApiParameter
+                {
+                    Name = name, In = ParameterLocation.Path, Required = true, Schema = new OpenApiSchema { Type = JsonSchemaType.String },
+                });
+            }
+        }
+    }
 
     /// <summary>Adds the endpoint's request examples (body and path values), serialized with the app's JSON options.</summary>
     private sealed class ExampleOperationFilter(RequestExamples examples, IOptions<JsonOptions> json) : IOperationFilter

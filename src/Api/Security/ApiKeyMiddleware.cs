@@ -1,41 +1,35 @@
 using System.Security.Cryptography;
 using System.Text;
-using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
+using ReconService.Api.Errors;
 
 namespace ReconService.Api.Security;
 
 /// <summary>
-/// Answers 401 unless the request carries a configured key in <c>X-API-Key</c> (health probes exempt).
-/// Keys are compared as SHA-256 digests with <see cref="CryptographicOperations.FixedTimeEquals"/>, so neither
-/// the content nor the length of a key leaks through timing.
+/// When keys are configured, every <c>/v1</c> request needs one in <c>X-API-Key</c> (401 otherwise). Everything else is
+/// open: the health probes, the viewer page, Swagger UI and the OpenAPI document, so that a browser can load them and
+/// then send the key (Swagger's "Authorize", the viewer's prompt). Keys are compared as SHA-256 digests with
+/// <see cref="CryptographicOperations.FixedTimeEquals"/>, so neither the content nor the length of a key leaks through timing.
 /// </summary>
-public sealed class ApiKeyMiddleware(RequestDelegate next, IOptions<ApiKeyOptions> options, IProblemDetailsService problems)
+public sealed class ApiKeyMiddleware(RequestDelegate next, IOptions<ApiKeyOptions> options)
 {
     private readonly byte[][] _digests = options.Value.Keys
         .Where(k => !string.IsNullOrEmpty(k))
         .Select(k => SHA256.HashData(Encoding.UTF8.GetBytes(k)))
         .ToArray();
 
-    /// <summary>Passes the request on, or answers 401.</summary>
-    public async Task InvokeAsync(HttpContext context)
+    /// <summary>Passes the request on, or refuses it (401).</summary>
+    public Task InvokeAsync(HttpContext context)
     {
-        if (_digests.Length == 0 || context.Request.Path.StartsWithSegments("/health") || IsAllowed(context.Request.Headers[ApiKeyOptions.Header]))
-        {
-            await next(context);
-            return;
-        }
+        if (_digests.Length == 0 || !context.Request.Path.StartsWithSegments("/v1") || HttpMethods.IsOptions(context.Request.Method)
+            || IsAllowed(context.Request.Headers[ApiKeyOptions.Header]))
+            return next(context);
         var missing = string.IsNullOrEmpty(context.Request.Headers[ApiKeyOptions.Header]);
-        context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-        context.Response.Headers.WWWAuthenticate = $"ApiKey header=\"{ApiKeyOptions.Header}\"";
-        var problem = new ProblemDetails
+        throw new ProblemException(StatusCodes.Status401Unauthorized, ApiKeyOptions.Header,
+            missing ? "an API key is required" : "the API key is not accepted")
         {
-            Status = StatusCodes.Status401Unauthorized,
-            Title = "Unauthorized",
-            Detail = missing ? $"{ApiKeyOptions.Header}: an API key is required" : $"{ApiKeyOptions.Header}: the API key is not accepted",
+            Headers = new Dictionary<string, string> { ["WWW-Authenticate"] = $"ApiKey header=\"{ApiKeyOptions.Header}\"" },
         };
-        problem.Extensions["field"] = ApiKeyOptions.Header;
-        await problems.WriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = problem });
     }
 
     private bool IsAllowed(Microsoft.Extensions.Primitives.StringValues header)

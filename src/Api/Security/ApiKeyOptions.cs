@@ -8,6 +8,6 @@ public sealed class ApiKeyOptions
     /// <summary>Request header that carries the key.</summary>
     public const string Header = "X-API-Key";
 
-    /// <summary>Accepted keys; when any is configured, every endpoint but <c>/health/*</c> requires one.</summary>
+    /// <summary>Accepted keys; when any is configured, every <c>/v1</c> endpoint requires one (health, viewer and Swagger stay open).</summary>
     public string[] Keys { get; set; } = [];
 }

@@ -13,7 +13,7 @@ public static class TensorCodec
     /// </summary>
     /// <param name="payload">The payload.</param>
     /// <param name="field">Request field it came from, for error messages (<c>residual</c>).</param>
-    /// <exception cref="RequestFieldException">400: bad dtype, shape or data.</exception>
+    /// <exception cref="ProblemException">400: bad dtype, shape or data.</exception>
     public static torch.Tensor Decode(TensorPayload payload, string field)
     {
         var scalarType = payload.Dtype switch
@@ -21,17 +21,17 @@ public static class TensorCodec
             "float32" => torch.ScalarType.Float32,
             "float16" => torch.ScalarType.Float16,
             "bfloat16" => torch.ScalarType.BFloat16,
-            _ => throw new RequestFieldException($"{field}.dtype", $"expected float32, float16 or bfloat16, got {payload.Dtype}"),
+            _ => throw new ProblemException(StatusCodes.Status400BadRequest, $"{field}.dtype", $"expected float32, float16 or bfloat16, got {payload.Dtype}"),
         };
         if (payload.Shape.Count == 0)
-            throw new RequestFieldException($"{field}.shape", "expected at least one axis");
+            throw new ProblemException(StatusCodes.Status400BadRequest, $"{field}.shape", "expected at least one axis");
         var tensor = torch.empty(payload.Shape.ToArray(), scalarType, torch.CPU);
         try
         {
             if (payload.ElementCount > 0 && payload.TryDecodeTo(tensor.bytes) is { } error)
-                throw new RequestFieldException($"{field}.data", error);
+                throw new ProblemException(StatusCodes.Status400BadRequest, $"{field}.data", error);
             if (payload.ElementCount == 0 && payload.TryDecodeTo([]) is { } emptyError)
-                throw new RequestFieldException($"{field}.data", emptyError);
+                throw new ProblemException(StatusCodes.Status400BadRequest, $"{field}.data", emptyError);
             if (scalarType == torch.ScalarType.Float32) return tensor;
             var widened = tensor.to(torch.ScalarType.Float32);
             tensor.Dispose();
@@ -44,17 +44,7 @@ public static class TensorCodec
         }
     }
 
-    /// <summary>
-    /// A float32 payload over the tensor's values, written with <paramref name="encoding"/>. A float32 contiguous CPU
-    /// tensor is not copied: the payload reads its memory (an alias that outlives the request's dispose scope, freed
-    /// after the response is written, see <see cref="TensorRelease"/>); other tensors are converted once.
-    /// </summary>
-    public static TensorPayload Encode(torch.Tensor tensor, TensorEncoding encoding)
-    {
-        var shape = tensor.shape;
-        if (tensor.numel() == 0) return TensorPayload.FromValues(shape, ReadOnlyMemory<float>.Empty, encoding);
-        using var scope = torch.NewDisposeScope();
-        var cpu = tensor.detach().to(torch.ScalarType.Float32, torch.CPU).contiguous();
-        return TensorPayload.FromValues(shape, new TensorMemory(cpu).Memory, encoding);
-    }
+    /// <summary>A float32 payload holding a copy of the tensor's values: it outlives the tensor.</summary>
+    public static TensorPayload Copy(torch.Tensor tensor, TensorEncoding encoding = TensorEncoding.Base64) =>
+        TensorPayload.FromValues(tensor.shape, tensor.detach().to(torch.ScalarType.Float32, torch.CPU).contiguous().data<float>().ToArray(), encoding);
 }

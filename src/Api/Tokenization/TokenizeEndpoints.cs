@@ -1,32 +1,29 @@
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.Extensions.Options;
-using ReconService.Api.Configuration;
-using ReconService.Api.Hosting;
 using ReconService.Api.OpenApi;
-using ReconService.Api.Reconstitution;
 using ReconService.Models.Wire;
 
 namespace ReconService.Api.Tokenization;
 
-/// <summary>GPT-2 tokenization.</summary>
+/// <summary>GPT-2 tokenization (no model needed, no engine slot taken).</summary>
 public static class TokenizeEndpoints
 {
     /// <summary>Maps <c>POST /v1/tokenize</c>.</summary>
     public static RouteGroupBuilder MapTokenize(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/v1").WithTags("Tokens").WithStandardProblems();
+        var group = app.MapGroup("/v1").WithTags("Tokens");
         group.MapPost("/tokenize", Tokenize).WithName("tokenize").WithExample(ExampleKind.Tokenize)
             .WithSummary("GPT-2 tokens of a text")
-            .WithDescription("Token ids and the text of each token, with GPT-2's byte-level BPE.");
+            .WithDescription("Token ids, the text of each token (they join to the text) and each token's bytes (base64), with GPT-2's " +
+                             "byte-level BPE. <|endoftext|> in the text is ordinary text unless allowSpecial; prependBos puts 50256 first.")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status422UnprocessableEntity);
         return group;
     }
 
     /// <summary>POST /v1/tokenize.</summary>
-    public static Results<Ok<TokenizeResponse>, ProblemHttpResult> Tokenize(TokenizeRequest request, GptTokenizer tokenizer, IOptions<LimitsOptions> limits)
+    public static async Task<Ok<TokenizeResponse>> Tokenize(TokenizeRequest request, PromptTokenizer tokenizer, HttpContext http)
     {
-        if (request.Text.Length > limits.Value.MaxPromptChars)
-            return EngineCall.Problem(StatusCodes.Status422UnprocessableEntity, "text", $"expected at most {limits.Value.MaxPromptChars} characters, got {request.Text.Length}");
-        var tokens = tokenizer.Encode(request.Text);
-        return TypedResults.Ok(new TokenizeResponse(tokens, tokenizer.TokenStrings(tokens)));
+        var tokens = await tokenizer.EncodeAsync(request.Text, "text", request.AllowSpecial, request.PrependBos, http.RequestAborted);
+        return TypedResults.Ok(new TokenizeResponse(tokens, tokenizer.TokenStrings(tokens), tokenizer.TokenBytesBase64(tokens),
+            request.AllowSpecial, request.PrependBos));
     }
 }

@@ -17,8 +17,11 @@ public static class AutoencoderLoader
     /// <c>latent_bias</c>, <c>activation</c>, <c>activation_state_dict</c>). The files do not say what they encode: the input
     /// type is <paramref name="inputType"/>, else the release name in the path (<c>mlp_post_act</c>, <c>resid_delta_mlp</c>,
     /// <c>resid_delta_attn</c>).</item>
-    /// <item>SAELens layout: one sub-folder per layer with <c>cfg.json</c> and <c>sae_weights.safetensors</c>; the input type and
-    /// layer come from <c>hook_name</c>/<c>hook_layer</c>, and <c>W_enc</c>, <c>W_dec</c> are transposed to TDB's layout.</item>
+    /// <item>SAELens layout: one sub-folder per layer with <c>cfg.json</c> (SAELens 5 or 6) and <c>sae_weights.safetensors</c>;
+    /// the input type and layer come from <c>hook_name</c> (<c>blocks.L.</c> + <c>mlp.hook_post</c>, <c>hook_mlp_out</c>,
+    /// <c>hook_attn_out</c>, <c>hook_resid_pre</c>, <c>hook_resid_mid</c>, <c>hook_resid_post</c>, <c>hook_mlp_in</c>,
+    /// <c>ln2.hook_normalized</c>); architectures standard, topk, jumprelu, batchtopk (its threshold form), transcoder and
+    /// jumprelu_transcoder (see <see cref="SaeLensAutoencoderReader"/>).</item>
     /// </list>
     /// A folder holding neither but exactly one of <c>autoencoders/</c> or <c>saelens/</c> is read through that sub-folder.
     /// Weights are float32 on the CPU whatever their stored dtype (float32, float16, bfloat16).
@@ -26,13 +29,21 @@ public static class AutoencoderLoader
     /// <param name="name">Name of the set (what requests call it).</param>
     /// <param name="folder">The folder to read.</param>
     /// <param name="inputType">The activation the autoencoders encode; required for the OpenAI layout when the path names no release.</param>
+    /// <param name="centerWritingWeights">
+    /// Whether they were trained on a TransformerLens model with centred writing weights; null takes SAELens's
+    /// <c>model_from_pretrained_kwargs.center_writing_weights</c> (false when absent, and for OpenAI files).
+    /// </param>
+    /// <param name="log">Receives what was tolerated instead of refused, one line each.</param>
     /// <returns>The autoencoders by layer. The caller owns them.</returns>
     /// <exception cref="WeightLoadException">
     /// Missing folder or file; missing, unexpected, wrongly shaped or unsupported tensors; truncated or corrupt files; an input
-    /// type that cannot be told or that contradicts <c>cfg.json</c>; layers that disagree (input type, width) or repeat.
-    /// The message names the file and, where one is involved, the tensor.
+    /// type that cannot be told or that contradicts <c>cfg.json</c>; layers that disagree (input type, width, architecture,
+    /// activation, preprocessing) or repeat; a configuration key that changes the computation in a way not supported here
+    /// (an architecture, activation, normalisation, hook or model keyword argument). The message names the file and the
+    /// tensor or key.
     /// </exception>
-    public static AutoencoderSet Load(string name, string folder, AutoencoderInputType? inputType = null)
+    public static AutoencoderSet Load(string name, string folder, AutoencoderInputType? inputType = null, bool? centerWritingWeights = null,
+        Action<string>? log = null)
     {
         if (!Directory.Exists(folder)) throw new WeightLoadException(folder, $"autoencoder folder for '{name}' not found");
         folder = ResolveLayoutFolder(folder);
@@ -48,11 +59,11 @@ public static class AutoencoderLoader
             var type = inputType ?? AutoencoderInputTypes.FromPath(folder) ?? throw new WeightLoadException(folder,
                 $"cannot tell which activation the autoencoders encode: the path names no release (mlp_post_act, resid_delta_mlp, " +
                 $"resid_delta_attn); set Autoencoders:{name}:InputType to mlp.post_act, resid.delta_mlp or resid.delta_attn");
-            loaded = OpenAiAutoencoderReader.Read(ptFiles, type);
+            loaded = OpenAiAutoencoderReader.Read(ptFiles, type, centerWritingWeights ?? false);
         }
         else if (saeFolders.Length > 0)
         {
-            loaded = SaeLensAutoencoderReader.Read(saeFolders);
+            loaded = SaeLensAutoencoderReader.Read(saeFolders, centerWritingWeights, log);
             var contradicting = loaded.FirstOrDefault(a => inputType is { } given && a.InputType != given);
             if (contradicting is not null)
                 throw new WeightLoadException(Path.Combine(contradicting.Path, SaeLensAutoencoderReader.ConfigFile),
@@ -64,12 +75,12 @@ public static class AutoencoderLoader
         }
 
         CheckConsistent(folder, loaded);
-        foreach (var a in loaded)
+        foreach (var a in loaded) a.Autoencoder.DetachFromDisposeScope();
+        return new AutoencoderSet(name, loaded[0].InputType, loaded.ToDictionary(a => a.Layer, a => a.Autoencoder))
         {
-            a.Autoencoder.PreBias.DetachFromDisposeScope(); a.Autoencoder.EncoderWeight.DetachFromDisposeScope();
-            a.Autoencoder.LatentBias.DetachFromDisposeScope(); a.Autoencoder.DecoderWeight.DetachFromDisposeScope();
-        }
-        return new AutoencoderSet(name, loaded[0].InputType, loaded.ToDictionary(a => a.Layer, a => a.Autoencoder));
+            OutputType = loaded[0].OutputType,
+            Description = loaded[0].Description,
+        };
     }
 
     private static bool IsSaeLensFolder(string dir) =>
@@ -87,6 +98,13 @@ public static class AutoencoderLoader
         };
     }
 
+    /// <summary>Layers of one family must agree on what <paramref name="key"/> returns; a family is described once in <c>GET /v1/model</c>.</summary>
+    private static void Same<T>(LoadedAutoencoder a, LoadedAutoencoder first, string what, Func<LoadedAutoencoder, T> key)
+    {
+        if (!EqualityComparer<T>.Default.Equals(key(a), key(first)))
+            throw new WeightLoadException(a.Path, $"inconsistent layers: layer {a.Layer} differs in {what} from layer {first.Layer} ({first.Path}): {key(a)} vs {key(first)}");
+    }
+
     private static void CheckConsistent(string folder, List<LoadedAutoencoder> loaded)
     {
         var first = loaded[0];
@@ -98,6 +116,10 @@ public static class AutoencoderLoader
             if (a.Autoencoder.NInputs != first.Autoencoder.NInputs)
                 throw new WeightLoadException(a.Path, $"inconsistent layers: layer {a.Layer} has n_inputs {a.Autoencoder.NInputs}, " +
                     $"layer {first.Layer} ({first.Path}) has {first.Autoencoder.NInputs}");
+            Same(a, first, "architecture, format or hooks", x => x.Description);
+            Same(a, first, "output", x => (x.OutputType, x.Autoencoder.NOutputs));
+            Same(a, first, "activation", x => (x.Autoencoder.Activation, x.Autoencoder.K, x.Autoencoder.PostActivation));
+            Same(a, first, "preprocessing", x => x.Autoencoder.Preprocessing);
         }
         foreach (var group in loaded.GroupBy(a => a.Layer).Where(g => g.Count() > 1))
             throw new WeightLoadException(folder, $"inconsistent layers: layer {group.Key} appears more than once ({string.Join(", ", group.Select(a => a.Path))})");

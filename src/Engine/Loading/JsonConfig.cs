@@ -30,6 +30,15 @@ internal sealed class JsonConfig
         }
     }
 
+    /// <summary>Every key of the object, in file order.</summary>
+    public IEnumerable<string> Keys => _root.EnumerateObject().Select(p => p.Name).ToList();
+
+    /// <summary>The JSON kind of the value under <paramref name="key"/>; <see cref="JsonValueKind.Undefined"/> when absent.</summary>
+    public JsonValueKind KindOf(string key) => _root.TryGetProperty(key, out var value) ? value.ValueKind : JsonValueKind.Undefined;
+
+    /// <summary>The raw JSON text under <paramref name="key"/>, for messages; empty when absent.</summary>
+    public string Raw(string key) => _root.TryGetProperty(key, out var value) ? value.GetRawText() : "";
+
     /// <summary>True when <paramref name="key"/> is present and not null.</summary>
     public bool Has(string key) => _root.TryGetProperty(key, out var value) && value.ValueKind != JsonValueKind.Null;
 

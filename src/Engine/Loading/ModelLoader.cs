@@ -11,6 +11,7 @@ public static class ModelLoader
     /// in F32, F16 or BF16, keys with or without a <c>transformer.</c> prefix).
     /// </summary>
     /// <param name="folder">The model folder.</param>
+    /// <param name="log">Receives what was tolerated rather than refused (skipped empty tensors, mask buffers), one line each.</param>
     /// <returns>
     /// Every parameter under TDB's names, float32 on the CPU, with the shapes <see cref="GptCheckpoint"/> lists
     /// (Hugging Face <c>Conv1D</c> weights transposed to <c>[out, in]</c>, <c>c_attn</c> split into q/k/v,
@@ -19,13 +20,15 @@ public static class ModelLoader
     /// </returns>
     /// <exception cref="WeightLoadException">
     /// The folder or a file is missing; a tensor is missing, unexpected, of the wrong shape or of an unsupported dtype;
-    /// a file is truncated or corrupt. The message names the file and, where one is involved, the tensor.
+    /// a file is truncated or corrupt; a configuration key asks for something this model does not compute (an activation
+    /// function other than GELU, d_ff other than 4 d_model, unscaled attention, ...). The message names the file and the
+    /// tensor or key.
     /// </exception>
-    public static GptCheckpoint Load(string folder)
+    public static GptCheckpoint Load(string folder, Action<string>? log = null)
     {
         if (!Directory.Exists(folder)) throw new WeightLoadException(folder, "model folder not found");
-        if (Directory.Exists(Path.Combine(folder, "model_pieces"))) return TdbCheckpointLoader.Load(folder);
-        if (File.Exists(Path.Combine(folder, "model.safetensors"))) return HuggingFaceGpt2Loader.Load(folder);
+        if (Directory.Exists(Path.Combine(folder, "model_pieces"))) return TdbCheckpointLoader.Load(folder, log);
+        if (File.Exists(Path.Combine(folder, "model.safetensors"))) return HuggingFaceGpt2Loader.Load(folder, log);
         throw new WeightLoadException(folder,
             "not a model folder: expected model.safetensors (Hugging Face GPT-2 layout) or model_pieces/ (TDB checkpoint layout)");
     }

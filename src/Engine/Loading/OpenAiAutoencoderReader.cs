@@ -20,20 +20,29 @@ internal static class OpenAiAutoencoderReader
     private static readonly HashSet<string> Ignored =
         ["stats_last_nonzero", "latents_activation_frequency", "latents_mean_square", "activation", "activation_state_dict"];
 
-    public static List<LoadedAutoencoder> Read(IEnumerable<string> files, AutoencoderInputType inputType)
+    /// <summary>Reads each <c>&lt;layer&gt;.pt</c>.</summary>
+    /// <param name="files">The files.</param>
+    /// <param name="inputType">What they encode (the files do not say).</param>
+    /// <param name="centerWritingWeights">
+    /// True when they were trained on a model with centred writing weights (TDB's own were not): the input's mean is then removed first.
+    /// </param>
+    public static List<LoadedAutoencoder> Read(IEnumerable<string> files, AutoencoderInputType inputType, bool centerWritingWeights)
     {
         var result = new List<LoadedAutoencoder>();
+        var preprocessing = new AutoencoderPreprocessing(CentreInput: centerWritingWeights && AutoencoderInputTypes.CentredByWritingWeights(inputType));
         foreach (var file in files.Order(StringComparer.Ordinal))
         {
             var stem = Path.GetFileNameWithoutExtension(file);
             if (!int.TryParse(stem, NumberStyles.None, CultureInfo.InvariantCulture, out var layer))
                 throw new WeightLoadException(file, "unexpected file: autoencoder files must be named <layer>.pt");
-            result.Add(new LoadedAutoencoder(layer, file, inputType, ReadOne(file)));
+            var autoencoder = ReadOne(file, preprocessing);
+            var architecture = autoencoder.Activation == AutoencoderActivation.TopK ? "topk" : "standard";
+            result.Add(new LoadedAutoencoder(layer, file, inputType, autoencoder, new AutoencoderDescription("openai", architecture)));
         }
         return result;
     }
 
-    private static Autoencoder ReadOne(string file)
+    private static Autoencoder ReadOne(string file, AutoencoderPreprocessing preprocessing)
     {
         var dict = TorchStateDictReader.Read(file);
         foreach (var key in dict.Keys.Cast<object>().Select(k => k.ToString() ?? ""))
@@ -52,7 +61,7 @@ internal static class OpenAiAutoencoderReader
         var (activation, k, post) = ReadActivation(dict, file);
         try
         {
-            return new Autoencoder(t["pre_bias"], encoder, t["latent_bias"], t["decoder.weight"], activation, k, post);
+            return new Autoencoder(t["pre_bias"], encoder, t["latent_bias"], t["decoder.weight"], activation, k, post, preprocessing: preprocessing);
         }
         catch (ArgumentException e)
         {
@@ -67,11 +76,15 @@ internal static class OpenAiAutoencoderReader
         var other => throw new WeightLoadException(file, $"entry '{name}' is a {other.GetType().Name}, not a tensor"),
     };
 
-    /// <summary>TDB's <c>Autoencoder.from_state_dict</c>: <c>activation</c> defaults to ReLU; TopK needs <c>k</c> and <c>postact_fn</c>.</summary>
+    /// <summary>
+    /// TDB's <c>Autoencoder.from_state_dict</c>, except that a missing <c>activation</c> is refused: TDB would default to ReLU,
+    /// but the file then does not say what its latents are. TopK needs <c>k</c> and <c>postact_fn</c>.
+    /// </summary>
     private static (AutoencoderActivation, int?, AutoencoderActivation) ReadActivation(Hashtable dict, string file)
     {
-        var name = dict["activation"];
-        if (name is null) return (AutoencoderActivation.ReLU, null, AutoencoderActivation.ReLU);
+        var name = dict["activation"] ?? throw new WeightLoadException(file,
+            "missing entry 'activation': the file does not say which activation its latents use (TDB would assume ReLU); " +
+            "save it with activation set to ReLU, TopK or Identity");
         var activation = AutoencoderActivations.TryParse(name as string)
             ?? throw new WeightLoadException(file, $"entry 'activation': unsupported activation '{name}' (expected ReLU, Identity or TopK)");
         if (activation != AutoencoderActivation.TopK) return (activation, null, AutoencoderActivation.ReLU);

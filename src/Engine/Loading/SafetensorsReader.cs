@@ -17,7 +17,7 @@ namespace ReconService.Engine.Loading;
 /// </remarks>
 internal static class SafetensorsReader
 {
-    private static readonly Dictionary<string, int> ElementSizes = new() { ["F32"] = 4, ["F16"] = 2, ["BF16"] = 2 };
+    private static readonly Dictionary<string, int> ElementSizes = new() { ["F32"] = 4, ["F16"] = 2, ["BF16"] = 2, ["F64"] = 8 };
 
     /// <summary>One header entry.</summary>
     public sealed record Entry(string DType, long[] Shape, long Begin, long End);
@@ -47,7 +47,7 @@ internal static class SafetensorsReader
     /// </summary>
     /// <returns>Float32 CPU tensors by name. They belong to the caller's dispose scope, if any.</returns>
     /// <exception cref="WeightLoadException">
-    /// Missing or truncated file, an invalid header, or a kept tensor whose dtype is not F32, F16 or BF16.
+    /// Missing or truncated file, an invalid header, or a kept tensor whose dtype is not F32, F16, BF16 or F64.
     /// </exception>
     public static Dictionary<string, torch.Tensor> Read(string path, Func<string, bool>? keep = null)
     {
@@ -57,7 +57,7 @@ internal static class SafetensorsReader
         {
             var entry = header[name];
             if (!ElementSizes.ContainsKey(entry.DType))
-                throw new WeightLoadException(path, $"tensor '{name}': unsupported dtype {entry.DType} (expected F32, F16 or BF16)");
+                throw new WeightLoadException(path, $"tensor '{name}': unsupported dtype {entry.DType} (expected F32, F16, BF16 or F64)");
         }
         Dictionary<string, torch.Tensor> raw;
         try

@@ -98,6 +98,20 @@ public readonly record struct Dual(Tensor Value, Tensor? Tangent)
         return new(value, t.add_(1).mul_(0.5).add_(x2).mul_(Tangent));
     }
 
+    /// <summary>
+    /// The exact GELU <c>x Phi(x) = 0.5 x (1 + erf(x / sqrt 2))</c>, with its derivative <c>Phi(x) + x phi(x)</c>
+    /// (<c>phi</c> the standard normal density).
+    /// </summary>
+    public Dual GeluErf()
+    {
+        var value = nn.functional.gelu(Value, GELU.Approximate.none);
+        if (Tangent is null) return new(value, null);
+        const double invSqrt2 = 0.7071067811865476, invSqrt2Pi = 0.3989422804014327;
+        var density = Value.square().mul_(-0.5).exp_().mul_(invSqrt2Pi).mul_(Value);
+        var cdf = (Value * invSqrt2).erf_().add_(1).mul_(0.5);
+        return new(value, cdf.add_(density).mul_(Tangent));
+    }
+
     /// <summary>Float32 softmax over <paramref name="dim"/>; tangent <c>p (dz - sum(p dz))</c>.</summary>
     public Dual Softmax(long dim)
     {

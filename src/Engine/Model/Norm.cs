@@ -34,11 +34,16 @@ public sealed class Norm : nn.Module
     /// <param name="prefix">Hook location prefix, e.g. <c>resid.torso.ln_attn</c>.</param>
     /// <param name="layer">Layer for hook binding, or null outside layers.</param>
     /// <returns>Normalised values, shaped like <paramref name="x"/>.</returns>
-    public Dual Forward(Dual x, HookTree hooks, string prefix, int? layer)
+    public Dual Forward(Dual x, HookTree hooks, string prefix, int? layer) => Normalize(x, hooks, prefix, layer) * (Dual)weight + (Dual)bias;
+
+    /// <summary>
+    /// <c>c / scale</c> before the weight and bias (hook <c>post_scale</c>; TransformerLens's <c>hook_normalized</c>),
+    /// shaped like <paramref name="x"/>.
+    /// </summary>
+    public Dual Normalize(Dual x, HookTree hooks, string prefix, int? layer)
     {
         var centered = hooks.Run(prefix + ".post_mean_subtraction", x - x.Mean(-1), layer);
         var scale = hooks.Run(prefix + ".scale", (centered * centered).Mean(-1).SqrtPlus(_eps), layer);
-        var normalized = hooks.Run(prefix + ".post_scale", centered / scale, layer);
-        return normalized * (Dual)weight + (Dual)bias;
+        return hooks.Run(prefix + ".post_scale", centered / scale, layer);
     }
 }

@@ -25,7 +25,7 @@ public sealed class TransformerLayer : nn.Module
         ln_1 = new Norm("ln_1", p[key + ".ln_1.weight"], p[key + ".ln_1.bias"], config.LayerNormEpsilon);
         attn = new Attention("attn", p, key + ".attn", config.NHeads);
         ln_2 = new Norm("ln_2", p[key + ".ln_2.weight"], p[key + ".ln_2.bias"], config.LayerNormEpsilon);
-        mlp = new Mlp("mlp", p, key + ".mlp");
+        mlp = new Mlp("mlp", p, key + ".mlp", config.Activation);
         RegisterComponents();
     }
 
@@ -39,6 +39,12 @@ public sealed class TransformerLayer : nn.Module
     /// <summary><c>resid.delta_attn</c> <c>[batch, tokens, d_model]</c> from the residual preceding the block.</summary>
     public Dual DeltaAttn(Dual resid, HookTree hooks) =>
         hooks.Run("resid.torso.delta_attn", Attention(resid, hooks, AttentionStage.Output).Output, Index);
+
+    /// <summary>
+    /// The MLP's layer-normalised input before <c>ln_2</c>'s weight and bias, <c>[batch, tokens, d_model]</c>, from
+    /// <c>resid.post_attn</c> (TransformerLens <c>blocks.L.ln2.hook_normalized</c>).
+    /// </summary>
+    public Dual MlpNormalizedInput(Dual residPostAttn, HookTree hooks) => ln_2.Normalize(residPostAttn, hooks, "resid.torso.ln_mlp", Index);
 
     /// <summary><c>mlp.pre_act</c> <c>[batch, tokens, d_ff]</c> from <c>resid.post_attn</c>.</summary>
     public Dual MlpPreAct(Dual residPostAttn, HookTree hooks) =>

@@ -13,7 +13,7 @@ namespace ReconService.Engine.Reconstitution;
 /// </summary>
 internal sealed class Reconstituter(Transformer model, IReadOnlyDictionary<string, AutoencoderSet> autoencoders)
 {
-    /// <summary>The activation of <paramref name="spec"/> <c>[batch, ...]</c>; see <see cref="IReconstitutionEngine.Activations"/>.</summary>
+    /// <summary>The activation of <paramref name="spec"/> <c>[batch, ...]</c>; see <see cref="Operations.ActivationsOperation"/>.</summary>
     public Dual Activation(Dual resid, ActivationSpec spec, HookTree? hooks = null)
     {
         hooks ??= new HookTree();
@@ -62,12 +62,18 @@ internal sealed class Reconstituter(Transformer model, IReadOnlyDictionary<strin
     /// <summary>Log-probabilities <c>[batch, tokens, n_vocab]</c> (TDB's <c>make_apply_logprobs</c>).</summary>
     public Dual Logprobs(Dual resid, bool detachLayerNormScale) => Logits(resid, detachLayerNormScale).LogSoftmax(-1);
 
+    /// <summary>
+    /// The autoencoder's input from the residual it is reconstituted from (<see cref="AutoencoderSet.Residual"/>): a block's
+    /// activation, the MLP's normalised input, or the residual itself for residual-stream autoencoders.
+    /// </summary>
     private static Dual AutoencoderInput(TransformerLayer layer, AutoencoderInputType inputType, Dual resid, HookTree hooks) =>
         inputType switch
         {
             AutoencoderInputType.MlpPostAct => layer.MlpPostAct(resid, hooks),
             AutoencoderInputType.ResidDeltaMlp => layer.DeltaMlp(resid, hooks),
-            _ => layer.DeltaAttn(resid, hooks),
+            AutoencoderInputType.ResidDeltaAttn => layer.DeltaAttn(resid, hooks),
+            AutoencoderInputType.Ln2Normalized => layer.MlpNormalizedInput(resid, hooks),
+            _ => resid,
         };
 
     /// <summary>TDB's <c>apply_layer_norm</c> with <c>detach_layer_norm_scale</c>: a detach hook on every norm's scale.</summary>

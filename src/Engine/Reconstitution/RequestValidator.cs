@@ -1,6 +1,7 @@
 using ReconService.Engine.Autoencoders;
 using ReconService.Engine.Loading;
 using ReconService.Engine.Model;
+using ReconService.Engine.Operations;
 using ReconService.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -13,20 +14,22 @@ namespace ReconService.Engine.Reconstitution;
 /// </summary>
 internal sealed class RequestValidator(GptConfig config, IReadOnlyDictionary<string, AutoencoderSet> autoencoders)
 {
-    /// <summary>Checks a residual <c>[tokens, d_model]</c> or <c>[batch, tokens, d_model]</c>; returns whether it has a batch axis.</summary>
-    public bool Residual(Tensor residual, string field = "residual") => Activations(residual, config.DModel, "d_model", field);
+    /// <summary>Checks a residual input <c>[tokens, d_model]</c> or <c>[batch, tokens, d_model]</c> by dtype and shape; returns its tokens.</summary>
+    public long Residual(ITensorInput residual) => Rows(residual, config.DModel, "d_model");
 
-    /// <summary>Checks activations <c>[tokens, width]</c> or <c>[batch, tokens, width]</c>: float32, sizes, finite values.</summary>
-    public bool Activations(Tensor x, long width, string widthName, string field)
+    /// <summary>
+    /// Checks an input <c>[tokens, width]</c> or <c>[batch, tokens, width]</c> by its dtype (float32, float16 or bfloat16)
+    /// and shape, with <c>1 &lt;= tokens &lt;= n_ctx</c>; returns its tokens. Reads no data.
+    /// </summary>
+    public long Rows(ITensorInput x, long width, string widthName)
     {
-        if (x.dtype != ScalarType.Float32)
-            throw new ReconstitutionException(field + ".dtype", $"expected float32, got {x.dtype}");
-        var shape = x.shape;
-        if (shape.Length is not (2 or 3) || shape[^1] != width || shape[^2] < 1 || shape[^2] > config.NCtx || shape[0] < 1)
-            throw new ReconstitutionException(field + ".shape",
+        if (x.Dtype is not ("float32" or "float16" or "bfloat16"))
+            throw new ReconstitutionException(x.Field + ".dtype", $"expected float32, float16 or bfloat16, got {x.Dtype}");
+        var shape = x.Shape;
+        if (shape.Count is not (2 or 3) || shape[^1] != width || shape[^2] < 1 || shape[^2] > config.NCtx || shape[0] < 1)
+            throw new ReconstitutionException(x.Field + ".shape",
                 $"expected [tokens, {width}] or [batch, tokens, {width}] ({widthName} = {width}) with 1 <= tokens <= n_ctx ({config.NCtx}), got {TensorChecks.Format(shape)}");
-        Finite(x, field);
-        return shape.Length == 3;
+        return shape[^2];
     }
 
     /// <summary>Rejects NaN and infinite inputs, with their count and the first position.</summary>

@@ -5,7 +5,10 @@ namespace ReconService.Models.Tensors;
 
 /// <summary>
 /// Reads and writes <see cref="TensorPayload"/>. Base64 <c>data</c> is copied as UTF-8 text and left
-/// undecoded; list <c>data</c> is flattened row-major. Errors are <see cref="TensorPayloadException"/>.
+/// undecoded; list <c>data</c> is flattened row-major. Inside a <see cref="TensorPlaceholders"/> scope (a safetensors
+/// request), <c>{"tensor": "&lt;name&gt;"}</c> reads as that tensor. Answers are written in their dtype (float32,
+/// float16, bfloat16 or int32), as base64 of the little-endian bytes or as nested lists. Errors are
+/// <see cref="TensorPayloadException"/>.
 /// </summary>
 public sealed class TensorPayloadJsonConverter : JsonConverter<TensorPayload>
 {
@@ -20,10 +23,13 @@ public sealed class TensorPayloadJsonConverter : JsonConverter<TensorPayload>
         long[]? shape = null;
         (byte[] Buffer, int Length, TensorTextPool? Lender)? text = null;
         List<float>? values = null;
+        var members = 0;
         while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
         {
             var name = reader.GetString();
             reader.Read();
+            if (name == "tensor" && TensorPlaceholders.Current is { } placeholders) return ReadPlaceholder(ref reader, placeholders, members);
+            members++;
             switch (name)
             {
                 case "dtype":
@@ -41,8 +47,7 @@ public sealed class TensorPayloadJsonConverter : JsonConverter<TensorPayload>
                     else throw new TensorPayloadException("data", "expected a base64 string or nested arrays of numbers");
                     break;
                 default:
-                    reader.Skip();
-                    break;
+                    throw new TensorPayloadException(Truncate(name ?? ""), "unknown field; a tensor has dtype, shape and data");
             }
         }
         if (shape is null) throw new TensorPayloadException("shape", "is required: one non-negative integer per axis");
@@ -60,6 +65,18 @@ public sealed class TensorPayloadJsonConverter : JsonConverter<TensorPayload>
             : TensorPayload.FromRentedBase64(dtype, shape, buffer, length, lender);
     }
 
+    /// <summary><c>{"tensor": "&lt;name&gt;"}</c> in a safetensors request: the tensor of that name, with no other member.</summary>
+    private static TensorPayload ReadPlaceholder(ref Utf8JsonReader reader, TensorPlaceholders placeholders, int membersBefore)
+    {
+        if (reader.TokenType != JsonTokenType.String) throw new TensorPayloadException("tensor", "expected the name of a tensor of the safetensors body");
+        if (membersBefore > 0)
+            throw new TensorPayloadException("tensor", "a tensor placeholder holds only \"tensor\"; its dtype, shape and data are the safetensors entry's");
+        var payload = placeholders.Take(reader.GetString()!);
+        if (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+            throw new TensorPayloadException(Truncate(reader.GetString() ?? ""), "a tensor placeholder holds only \"tensor\"");
+        return payload;
+    }
+
     /// <inheritdoc />
     public override void Write(Utf8JsonWriter writer, TensorPayload value, JsonSerializerOptions options)
     {
@@ -69,14 +86,24 @@ public sealed class TensorPayloadJsonConverter : JsonConverter<TensorPayload>
         foreach (var d in value.Shape) writer.WriteNumberValue(d);
         writer.WriteEndArray();
         writer.WritePropertyName("data");
-        if (!value.HasValues) writer.WriteStringValue(value.Base64Utf8.Span);
-        else if (value.Encoding == TensorEncoding.Base64) WriteBase64(writer, value.Values.Span);
-        else
-        {
-            var offset = 0;
-            WriteNested(writer, value.Shape, 0, value.Values.Span, ref offset);
-        }
+        if (value.IsText) writer.WriteStringValue(value.Base64Utf8.Span);
+        else if (value.Encoding == TensorEncoding.List) new TensorListWriter(value).WriteAll(writer);
+        else if (value.HasValues) WriteBase64(writer, value.Values.Span);
+        else WriteBase64(writer, value.Bytes.Span, value.Kind!.Value.Size());
         writer.WriteEndObject();
+    }
+
+    /// <summary>Base64 of little-endian element bytes (a big-endian host swaps each element of <paramref name="size"/> bytes first).</summary>
+    private static void WriteBase64(Utf8JsonWriter writer, ReadOnlySpan<byte> littleEndian, int size)
+    {
+        if (BitConverter.IsLittleEndian || size == 1)
+        {
+            writer.WriteBase64StringValue(littleEndian);
+            return;
+        }
+        var swapped = littleEndian.ToArray();
+        for (var i = 0; i + size <= swapped.Length; i += size) swapped.AsSpan(i, size).Reverse();
+        writer.WriteBase64StringValue(swapped);
     }
 
     private static void WriteBase64(Utf8JsonWriter writer, ReadOnlySpan<float> values)
@@ -90,24 +117,6 @@ public sealed class TensorPayloadJsonConverter : JsonConverter<TensorPayload>
         for (var i = 0; i < values.Length; i++)
             System.Buffers.Binary.BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * sizeof(float)), values[i]);
         writer.WriteBase64StringValue(bytes);
-    }
-
-    private static void WriteNested(Utf8JsonWriter writer, IReadOnlyList<long> shape, int axis, ReadOnlySpan<float> values, ref int offset)
-    {
-        if (axis == shape.Count)
-        {
-            WriteFloat(writer, values[offset++]);
-            return;
-        }
-        writer.WriteStartArray();
-        for (long i = 0; i < shape[axis]; i++) WriteNested(writer, shape, axis + 1, values, ref offset);
-        writer.WriteEndArray();
-    }
-
-    private static void WriteFloat(Utf8JsonWriter writer, float v)
-    {
-        if (float.IsFinite(v)) writer.WriteNumberValue(v);
-        else writer.WriteStringValue(float.IsNaN(v) ? "NaN" : v > 0 ? "Infinity" : "-Infinity");
     }
 
     private static long[] ReadShape(ref Utf8JsonReader reader)

@@ -9,6 +9,13 @@ public abstract record TensorRequest
     /// <summary><c>base64</c> (default) or <c>list</c>: how the response writes its tensors.</summary>
     [DefaultValue(TensorEncoding.Base64)]
     public TensorEncoding OutputEncoding { get; init; } = TensorEncoding.Base64;
+
+    /// <summary>
+    /// Which part of each answer tensor to return, and in which dtype: <c>positions</c>, <c>indices</c>, <c>topK</c>
+    /// with <c>by</c>, <c>dtype</c>, applied in that order after the computation (with <c>topK</c> each tensor field
+    /// <c>X</c> gains an int32 sibling <c>XIndices</c>). Omitted: every tensor whole, as float32.
+    /// </summary>
+    public OutputSpec? Output { get; init; }
 }
 
 /// <summary>

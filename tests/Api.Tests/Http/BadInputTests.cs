@@ -8,7 +8,8 @@ namespace ReconService.Api.Tests.Http;
 /// Input a tester sent that once gave a 500, an empty 400 or a silent 200: explicit nulls, wrong JSON types,
 /// enums as numbers, integers as strings, oversized answers and the framework's own rejections.
 /// </summary>
-public sealed class BadInputTests(ErrorContractTests.Service service) : IClassFixture<ErrorContractTests.Service>
+[Collection(DefaultModel.Name)]
+public sealed class BadInputTests(DefaultModelService service)
 {
     private JsonObject Residual(int tokens = 3) => Wire.Tensor([tokens, service.DModel], new float[tokens * service.DModel]);
 

@@ -4,133 +4,86 @@ using ReconService.Api.Tests.Infrastructure;
 
 namespace ReconService.Api.Tests.Http;
 
-/// <summary>Each error class of the contract: status, application/problem+json, and a detail naming the field.</summary>
-public sealed class ErrorContractTests(ErrorContractTests.Service service) : IClassFixture<ErrorContractTests.Service>
+/// <summary>
+/// The error contract as a table: each case's status, application/problem+json, and a detail naming the field,
+/// including the pipeline's new refusals (unknown fields, results that overflow float32).
+/// </summary>
+[Collection(DefaultModel.Name)]
+public sealed class ErrorContractTests(DefaultModelService service)
 {
-    public sealed class Service : IAsyncLifetime
-    {
-        public DefaultModelFactory Factory { get; } = new();
-        public HttpClient Client { get; private set; } = null!;
-        public int DModel { get; private set; }
-        public int NCtx { get; private set; }
-        public int NLayers { get; private set; }
-        public async Task InitializeAsync()
-        {
-            Client = await Factory.ReadyClientAsync();
-            var model = await (await Client.GetAsync("/v1/model")).OkJsonAsync();
-            var config = model.GetProperty("config");
-            DModel = config.GetProperty("dModel").GetInt32();
-            NCtx = config.GetProperty("nCtx").GetInt32();
-            NLayers = config.GetProperty("nLayers").GetInt32();
-        }
-        public Task DisposeAsync()
-        {
-            Factory.Dispose();
-            return Task.CompletedTask;
-        }
-    }
+    private sealed record Case(string Path, Func<DefaultModelService, string> Body, HttpStatusCode Status, string Field, string? Says = null);
 
-    private JsonObject MlpRequest(int tokens = 3, int? width = null) => new()
+    private static string Json(JsonNode node) => node.ToJsonString();
+
+    private static readonly Dictionary<string, Case> Cases = new()
     {
-        ["residual"] = Wire.Tensor([tokens, width ?? service.DModel], new float[tokens * (width ?? service.DModel)]),
-        ["layerIndex"] = 0,
-        ["nodeType"] = "mlp_neuron",
-        ["preOrPostAct"] = "post",
+        ["truncated JSON"] = new("/v1/activations", _ => "{\"layerIndex\": 0, \"residual\": {\"dtype\": ", HttpStatusCode.BadRequest, "residual"),
+        ["invalid base64"] = new("/v1/activations", s => Json(s.Requests.Activations().Also(b => b["residual"]!["data"] = "this is not base64!")),
+            HttpStatusCode.BadRequest, "residual.data"),
+        ["missing required field"] = new("/v1/activations", s => Json(s.Requests.Activations().With("layerIndex", null)), HttpStatusCode.BadRequest, "layerIndex"),
+        ["unknown node type"] = new("/v1/activations", s => Json(s.Requests.Activations("neuron")), HttpStatusCode.BadRequest, "nodeType", "mlp_neuron"),
+        ["unknown field"] = new("/v1/gradients", s => Json(s.Requests.Gradients(0, 0).With("detachLNScale", false)),
+            HttpStatusCode.BadRequest, "detachLNScale", "unknown field"),
+        ["unknown field in a tensor"] = new("/v1/logits", s => Json(s.Requests.Final().Also(b => b["residual"]!["order"] = "C")),
+            HttpStatusCode.BadRequest, "residual.order", "unknown field"),
+        ["unknown field in latentSlice"] = new("/v1/activations",
+            s => Json(s.Requests.Activations("mlp_autoencoder_latent").With("latentSlice", new JsonObject { ["start"] = 0, ["stop"] = 4, ["step"] = 2 })),
+            HttpStatusCode.BadRequest, "latentSlice.step", "unknown field"),
+        ["field of another endpoint"] = new("/v1/resid-deltas/attn", s => Json(s.Requests.Block().With("nodeType", "mlp_neuron")),
+            HttpStatusCode.BadRequest, "nodeType", "unknown field"),
+        ["residual of the wrong width"] = new("/v1/activations",
+            s => Json(s.Requests.Activations().With("residual", Wire.Tensor([3, s.DModel + 1], new float[3 * (s.DModel + 1)]))),
+            HttpStatusCode.UnprocessableEntity, "residual.shape"),
+        ["layer out of range"] = new("/v1/activations", s => Json(s.Requests.Activations(layer: 1000)), HttpStatusCode.UnprocessableEntity, "layerIndex"),
+        ["backward pass"] = new("/v1/activations", s => Json(s.Requests.Activations().With("passType", "backward")),
+            HttpStatusCode.UnprocessableEntity, "passType"),
+        ["unknown autoencoder in the path"] = new("/v1/autoencoders/no-such-autoencoder/encode", _ => Json(RequestBuilder.Encode(4)),
+            HttpStatusCode.UnprocessableEntity, "name"),
+        ["write vector of another shape"] = new("/v1/jvp", s => Json(s.Requests.Jvp().With("writeVector", s.Requests.Residual(2))),
+            HttpStatusCode.UnprocessableEntity, "writeVector.shape"),
+        ["unknown capture location"] = new("/v1/forward", _ => Json(new JsonObject { ["prompt"] = "And God said", ["capture"] = new JsonArray("resid.nowhere") }),
+            HttpStatusCode.UnprocessableEntity, "capture"),
+        ["logits that overflow float32"] = new("/v1/logits", s => Json(s.Requests.Final(values: Enumerable.Repeat(3e38f, 3 * s.DModel).ToArray())),
+            HttpStatusCode.UnprocessableEntity, "logits", "overflowed float32"),
+        ["MLP activations that overflow float32"] = new("/v1/activations",
+            s => Json(s.Requests.Activations(values: Enumerable.Repeat(3e38f, 3 * s.DModel).ToArray())),
+            HttpStatusCode.UnprocessableEntity, "activations", "overflowed float32"),
+        ["prompt and tokens together"] = new("/v1/forward", _ => "{\"prompt\": \"In\", \"tokens\": [1]}", HttpStatusCode.BadRequest, "prompt"),
+        ["an Accept the service cannot write"] = new("/v1/logits", s => Json(s.Requests.Final()), HttpStatusCode.NotAcceptable, "Accept"),
     };
 
-    [Fact]
-    public async Task TruncatedJsonIsA400NamingWhereItBroke()
+    public static TheoryData<string> Names() => [.. Cases.Keys];
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public async Task EachErrorIsAProblemNamingTheField(string name)
     {
-        using var response = await service.Client.PostRawAsync("/v1/activations", "{\"layerIndex\": 0, \"residual\": {\"dtype\": ");
-        await response.AssertProblemAsync(HttpStatusCode.BadRequest, "residual");
+        var c = Cases[name];
+        using var request = new HttpRequestMessage(HttpMethod.Post, c.Path)
+        {
+            Content = new StringContent(c.Body(service), System.Text.Encoding.UTF8, "application/json"),
+        };
+        if (c.Status == HttpStatusCode.NotAcceptable) request.Headers.TryAddWithoutValidation("Accept", "text/csv, application/problem+json;q=0.1");
+        using var response = await service.Client.SendAsync(request);
+        var problem = await response.AssertProblemAsync(c.Status, c.Field);
+        Assert.Equal(c.Field, problem.GetProperty("field").GetString());
+        if (c.Says is not null) Assert.Contains(c.Says, problem.GetProperty("detail").GetString());
     }
 
     [Fact]
-    public async Task InvalidBase64IsA400NamingTheDataField()
+    public async Task MaskedAttentionScoresAreMinusInfinityNotAnOverflow()
     {
-        var body = MlpRequest();
-        body["residual"]!["data"] = "this is not base64!";
-        using var response = await service.Client.PostJsonAsync("/v1/activations", body);
-        await response.AssertProblemAsync(HttpStatusCode.BadRequest, "residual.data");
-    }
-
-    [Fact]
-    public async Task AMissingRequiredFieldIsA400NamingIt()
-    {
-        var body = MlpRequest();
-        body.Remove("layerIndex");
-        using var response = await service.Client.PostJsonAsync("/v1/activations", body);
-        await response.AssertProblemAsync(HttpStatusCode.BadRequest, "layerIndex");
-    }
-
-    [Fact]
-    public async Task AnUnknownNodeTypeIsA400NamingTheField()
-    {
-        var body = MlpRequest();
-        body["nodeType"] = "neuron";
-        using var response = await service.Client.PostJsonAsync("/v1/activations", body);
-        var problem = await response.AssertProblemAsync(HttpStatusCode.BadRequest, "nodeType");
-        Assert.Contains("mlp_neuron", problem.GetProperty("detail").GetString());
-    }
-
-    [Fact]
-    public async Task ActivationsRejectsResidualWithWrongWidth()
-    {
-        using var response = await service.Client.PostJsonAsync("/v1/activations", MlpRequest(width: service.DModel + 1));
-        var problem = await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity, "residual.shape");
-        Assert.Contains(service.DModel.ToString(), problem.GetProperty("detail").GetString());
-    }
-
-    [Fact]
-    public async Task ALayerOutOfRangeIsA422NamingLayerIndex()
-    {
-        var body = MlpRequest();
-        body["layerIndex"] = 1000;
-        using var response = await service.Client.PostJsonAsync("/v1/activations", body);
-        await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity, "layerIndex");
-    }
-
-    [Fact]
-    public async Task TheBackwardPassIsA422NamingPassType()
-    {
-        var body = MlpRequest();
-        body["passType"] = "backward";
-        using var response = await service.Client.PostJsonAsync("/v1/activations", body);
-        await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity, "passType");
-    }
-
-    [Fact]
-    public async Task AnUnknownAutoencoderInThePathIsA422NamingIt()
-    {
-        var body = new JsonObject { ["activations"] = Wire.Tensor([1, 4], new float[4]), ["layerIndex"] = 0 };
-        using var response = await service.Client.PostJsonAsync("/v1/autoencoders/no-such-autoencoder/encode", body);
-        await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity, "name");
-    }
-
-    [Fact]
-    public async Task AJvpWriteVectorOfAnotherShapeIsA422NamingIt()
-    {
-        var body = MlpRequest();
-        body["writeVector"] = Wire.Tensor([2, service.DModel], new float[2 * service.DModel]);
-        using var response = await service.Client.PostJsonAsync("/v1/jvp", body);
-        await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity, "writeVector.shape");
-    }
-
-    [Fact]
-    public async Task AnUnknownCaptureLocationIsA422NamingCapture()
-    {
-        var body = new JsonObject { ["prompt"] = "And God said", ["capture"] = new JsonArray("resid.nowhere") };
-        using var response = await service.Client.PostJsonAsync("/v1/forward", body);
-        await response.AssertProblemAsync(HttpStatusCode.UnprocessableEntity, "capture");
+        using var response = await service.Client.PostJsonAsync("/v1/activations", service.Requests.Activations("attention_head", "pre").With("outputEncoding", "list"));
+        var (_, values) = Wire.ReadTensor((await response.OkJsonAsync()).GetProperty("activations"));
+        Assert.Contains(float.NegativeInfinity, values);
     }
 
     [Fact]
     public async Task TheServiceStillAnswersAfterBadRequests()
     {
         using (await service.Client.PostRawAsync("/v1/activations", "][")) { }
-        using var response = await service.Client.PostJsonAsync("/v1/activations", MlpRequest());
-        var json = await response.OkJsonAsync();
-        var (shape, _) = Wire.ReadTensor(json.GetProperty("activations"));
+        using var response = await service.Client.PostJsonAsync("/v1/activations", service.Requests.Activations());
+        var (shape, _) = Wire.ReadTensor((await response.OkJsonAsync()).GetProperty("activations"));
         Assert.Equal(3, shape[0]);
     }
 }

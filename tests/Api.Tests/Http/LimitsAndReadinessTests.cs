@@ -18,10 +18,11 @@ public sealed class LimitsAndReadinessTests
     [Fact]
     public async Task ABodyOverTheConfiguredLimitIsA413ProblemOnKestrel()
     {
-        using var factory = new NotReadyFactory(new() { ["Limits:MaxRequestBodyBytes"] = "4096" });
+        using var factory = new BlockingEngineFactory(new() { ["Limits:MaxRequestBodyBytes"] = "4096" });
+        factory.Engine.Release.Set();
         factory.UseKestrel(0);
         factory.StartServer();
-        using var client = factory.CreateClient();
+        using var client = await factory.ReadyClientAsync();
 
         using var response = await client.PostJsonAsync("/v1/activations", ActivationsBody(16, 128));
         var problem = await response.AssertProblemAsync(HttpStatusCode.RequestEntityTooLarge, "body");
@@ -69,12 +70,12 @@ public sealed class LimitsAndReadinessTests
     }
 
     [Fact]
-    public async Task MalformedJsonIsA400EvenBeforeTheModelLoads()
+    public async Task ReadinessComesFirstSoEvenMalformedRequestsAre503WhileLoading()
     {
         using var factory = new NotReadyFactory([]);
         using var client = factory.CreateClient();
         using var response = await client.PostRawAsync("/v1/gradients", "{\"residual\": [1, 2,");
-        await response.AssertProblemAsync(HttpStatusCode.BadRequest, "residual");
+        await response.AssertProblemAsync(HttpStatusCode.ServiceUnavailable, "model");
     }
 
     [Fact]

@@ -11,30 +11,16 @@ namespace ReconService.Api.Tests.Http;
 public sealed class ReliabilityTests(ReliabilityTests.Service service) : IClassFixture<ReliabilityTests.Service>
 {
     /// <summary>One running slot, one waiting place, a short queue timeout and a small token limit.</summary>
-    public sealed class Service : IAsyncLifetime
+    public sealed class Service() : DefaultModelService(new Dictionary<string, string?>
     {
-        public ServiceFactory Factory { get; } = new(new Dictionary<string, string?>
-        {
-            ["Queue:Concurrency"] = "1",
-            ["Queue:Length"] = "1",
-            ["Queue:TimeoutSeconds"] = "2",
-            ["Queue:RetryAfterSeconds"] = "3",
-            ["Limits:MaxTokensPerRequest"] = "64",
-        });
-        public HttpClient Client { get; private set; } = null!;
-        public int DModel { get; private set; }
+        ["Queue:Concurrency"] = "1",
+        ["Queue:Length"] = "1",
+        ["Queue:TimeoutSeconds"] = "2",
+        ["Queue:RetryAfterSeconds"] = "3",
+        ["Limits:MaxTokensPerRequest"] = "64",
+    })
+    {
         public EngineQueue Queue => Factory.Services.GetRequiredService<EngineQueue>();
-        public async Task InitializeAsync()
-        {
-            Client = await Factory.ReadyClientAsync();
-            var model = await (await Client.GetAsync("/v1/model")).OkJsonAsync();
-            DModel = model.GetProperty("config").GetProperty("dModel").GetInt32();
-        }
-        public Task DisposeAsync()
-        {
-            Factory.Dispose();
-            return Task.CompletedTask;
-        }
     }
 
     private static int _seed; // static: every request differs, so none is answered from the response cache
@@ -56,8 +42,7 @@ public sealed class ReliabilityTests(ReliabilityTests.Service service) : IClassF
     [Fact]
     public async Task AFullQueueAnswers429WithRetryAfterAndTheWaitingRequestStillSucceeds()
     {
-        using var held = await service.Queue.AcquireAsync(CancellationToken.None);
-        Assert.True(held.IsAcquired);
+        using var held = await service.Queue.EnterAsync(0, CancellationToken.None);
         var waiting = service.Client.PostJsonAsync("/v1/activations", MlpRequest());
         await WaitUntil(() => service.Queue.Statistics().Queued == 1);
 
@@ -75,7 +60,7 @@ public sealed class ReliabilityTests(ReliabilityTests.Service service) : IClassF
     [Fact]
     public async Task AWaitPastTheQueueTimeoutIsA503WithRetryAfter()
     {
-        using var held = await service.Queue.AcquireAsync(CancellationToken.None);
+        using var held = await service.Queue.EnterAsync(0, CancellationToken.None);
         using var response = await service.Client.PostJsonAsync("/v1/activations", MlpRequest());
         await response.AssertProblemAsync(HttpStatusCode.ServiceUnavailable, "queue");
         Assert.NotNull(response.Headers.RetryAfter);

@@ -89,8 +89,9 @@ public sealed class SecurityTests
     [Fact]
     public async Task BadRequestsAnswerWithoutPathsOrStackTraces()
     {
-        using var factory = new NotReadyFactory([]);
-        using var client = factory.CreateClient();
+        using var factory = new BlockingEngineFactory([]);
+        factory.Engine.Release.Set();
+        using var client = await factory.ReadyClientAsync();
         foreach (var (path, body) in new[]
                  {
                      ("/v1/activations", "{\"residual\": {\"dtype\": \"float32\", \"shape\": [-1], \"data\": \"\"}}"),

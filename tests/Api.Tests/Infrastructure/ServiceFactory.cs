@@ -9,6 +9,7 @@ namespace ReconService.Api.Tests.Infrastructure;
 /// <summary>The service in memory, configured through settings (the same keys as appsettings).</summary>
 public class ServiceFactory(IReadOnlyDictionary<string, string?> settings) : WebApplicationFactory<Program>
 {
+
     /// <summary>Extra service registrations (e.g. a test engine loader).</summary>
     protected virtual void ConfigureTestServices(IServiceCollection services) { }
 

@@ -8,30 +8,31 @@ namespace ReconService.Api.Tests.Limits;
 public sealed class IntraOpThreadsTests
 {
     private static EngineQueue Queue(int intraOpThreads, int concurrency = 4) =>
-        new(Options.Create(new QueueOptions { Concurrency = concurrency, Length = 8, IntraOpThreads = intraOpThreads }));
+        new(Options.Create(new QueueOptions { Concurrency = concurrency, Length = 8, IntraOpThreads = intraOpThreads }),
+            Options.Create(new ReconService.Api.Configuration.LimitsOptions { MaxEngineMemoryBytes = 1L << 40 }));
 
     [Fact]
     public async Task PerRequestChoiceDividesTheCoresAmongTheRunningRequests()
     {
-        using var queue = Queue(intraOpThreads: 0);
+        var queue = Queue(intraOpThreads: 0);
         var cores = Environment.ProcessorCount;
         // A request that has just taken its slot counts itself.
-        using var first = await queue.AcquireAsync(CancellationToken.None);
+        using var first = await queue.EnterAsync(0, CancellationToken.None);
         Assert.Equal(cores, queue.ThreadsForThisRequest());
-        using var second = await queue.AcquireAsync(CancellationToken.None);
+        using var second = await queue.EnterAsync(0, CancellationToken.None);
         Assert.Equal(Math.Max(1, cores / 2), queue.ThreadsForThisRequest());
-        using var third = await queue.AcquireAsync(CancellationToken.None);
-        using var fourth = await queue.AcquireAsync(CancellationToken.None);
+        using var third = await queue.EnterAsync(0, CancellationToken.None);
+        using var fourth = await queue.EnterAsync(0, CancellationToken.None);
         Assert.Equal(Math.Max(1, cores / 4), queue.ThreadsForThisRequest());
     }
 
     [Fact]
     public async Task AFixedCountIsUsedWhateverRuns()
     {
-        using var queue = Queue(intraOpThreads: 3);
+        var queue = Queue(intraOpThreads: 3);
         Assert.Equal(3, queue.ThreadsForThisRequest());
-        using var lease = await queue.AcquireAsync(CancellationToken.None);
-        using var other = await queue.AcquireAsync(CancellationToken.None);
+        using var lease = await queue.EnterAsync(0, CancellationToken.None);
+        using var other = await queue.EnterAsync(0, CancellationToken.None);
         Assert.Equal(3, queue.ThreadsForThisRequest());
     }
 

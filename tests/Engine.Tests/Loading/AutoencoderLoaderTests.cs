@@ -9,11 +9,12 @@ public class AutoencoderLoaderTests
     public static TheoryData<string> GoldenAutoencoderFolders()
     {
         var data = new TheoryData<string>();
-        foreach (var dir in Directory.GetDirectories(TestPaths.Golden("sae")).Order()) data.Add(Path.GetFileName(dir));
+        if (!TestPaths.GoldenAvailable) data.Add("golden set absent"); // one row, which skips with the reason
+        else foreach (var dir in Directory.GetDirectories(TestPaths.Golden("sae")).Order()) data.Add(Path.GetFileName(dir));
         return data;
     }
 
-    [Theory]
+    [SkippableTheory]
     [MemberData(nameof(GoldenAutoencoderFolders))]
     public void GoldenAutoencodersLoadIdenticallyFromBothLayouts(string folder)
     {
@@ -49,7 +50,7 @@ public class AutoencoderLoaderTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void LayoutFolderIsFoundBelowTheReleaseFolder()
     {
         var folder = Path.GetFileName(Directory.GetDirectories(TestPaths.Golden("sae")).Order().First());
@@ -65,7 +66,7 @@ public class AutoencoderLoaderTests
             TensorAssert.Identical(a.EncoderWeight, viaRelease.Layers[layer].EncoderWeight, $"layer {layer} encoder.weight");
     }
 
-    [Fact]
+    [SkippableFact]
     public void OpenAiLayoutTakesTheExplicitInputTypeWhenThePathNamesNoRelease()
     {
         using var temp = new TempFolder();
@@ -79,7 +80,7 @@ public class AutoencoderLoaderTests
         Assert.NotEmpty(set.Layers);
     }
 
-    [Fact]
+    [SkippableFact]
     public void OpenAiLayoutWithoutReleaseNameOrInputTypeAsksForTheSetting()
     {
         using var temp = new TempFolder();
@@ -91,7 +92,7 @@ public class AutoencoderLoaderTests
         Assert.Contains("Autoencoders:mine:InputType", error.Message);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("mlp.post_act", AutoencoderInputType.MlpPostAct)]
     [InlineData("mlp_post_act", AutoencoderInputType.MlpPostAct)]
     [InlineData("resid.delta_mlp", AutoencoderInputType.ResidDeltaMlp)]
@@ -101,7 +102,7 @@ public class AutoencoderLoaderTests
     public void InputTypeParsesLocationAndReleaseSpellings(string text, AutoencoderInputType expected) =>
         Assert.Equal(expected, AutoencoderInputTypes.Parse(text));
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("mlp.pre_act")]
     [InlineData("MLP_POST_ACT")]
     [InlineData("")]

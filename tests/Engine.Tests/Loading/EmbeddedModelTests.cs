@@ -6,7 +6,8 @@ namespace ReconService.Engine.Tests.Loading;
 
 public class EmbeddedModelTests
 {
-    private static readonly string Folder = Path.Combine(TestPaths.SharedDir, "models", "kjv-gpt2-tiny");
+    // The repository's own copy (what the service serves by default), not the one in ../shared.
+    private static readonly string Folder = Path.Combine(TestPaths.RepoRoot, "models", "kjv-gpt2-tiny");
 
     [Fact]
     public void Float16EmbeddedModelLoadsAsFloat32WithItsConfig()

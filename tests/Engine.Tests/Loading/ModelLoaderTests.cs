@@ -5,7 +5,7 @@ namespace ReconService.Engine.Tests.Loading;
 
 public class ModelLoaderTests
 {
-    [Fact]
+    [SkippableFact]
     public void HuggingFaceAndTdbLayoutsOfTheGoldenModelGiveIdenticalParameters()
     {
         using var hf = ModelLoader.Load(TestPaths.Golden("model"));
@@ -19,7 +19,7 @@ public class ModelLoaderTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void GoldenModelSizesAndShapesFollowItsConfig()
     {
         using var config = JsonDocument.Parse(File.ReadAllText(TestPaths.Golden("model", "config.json")));

@@ -40,6 +40,38 @@ public sealed class TensorLifetimeTests : IDisposable
         Assert.Equal(before, Settled());
     }
 
+    [Fact]
+    public void AForwardPassLeavesOnlyItsCapturesAndLogitsInTheCallersScope()
+    {
+        using var inputs = NewDisposeScope();
+        var tokens = tensor(new long[] { 1, 2, 3, 4 });
+        _engine.Forward(tokens, ["resid.post_emb"]).Dispose(); // warm-up
+        var before = Settled();
+        using (var caller = NewDisposeScope())
+        {
+            var held = caller.DisposablesCount;
+            var result = _engine.Forward(tokens, ["resid.post_emb", "resid.post_mlp", "attn.qk_probs", "logits"]);
+            var captures = 1 + 2 * RandomModels.Config.NLayers + 1;
+            Assert.Equal(captures + 1, caller.DisposablesCount - held); // the captures and the logits, nothing of the layers
+            Assert.Equal(before + captures + 1, Settled());
+            Assert.True(caller.Contains(result.Logits));
+            Assert.True(caller.Contains(result.Captured["resid.post_mlp"][RandomModels.Config.NLayers - 1]));
+        }
+        Assert.Equal(before, Settled());
+    }
+
+    [Fact]
+    public void AForwardPassOutsideAnyScopeIsFreedByItsResult()
+    {
+        var tokens = tensor(new long[] { 1, 2, 3, 4 });
+        _engine.Forward(tokens, ["resid.post_emb"]).Dispose(); // warm-up
+        var before = Settled();
+        var result = _engine.Forward(tokens, ["resid.post_attn", "mlp.post_act"]);
+        Assert.Equal(before + 2 * RandomModels.Config.NLayers + 1, Settled());
+        result.Dispose();
+        Assert.Equal(before, Settled());
+        tokens.Dispose();
+    }
 
     /// <summary>The live count once unreachable tensors (from earlier tests' garbage) have been finalized.</summary>
     private long Settled()
