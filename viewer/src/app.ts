@@ -142,8 +142,12 @@ export async function loadRun(prompt: string): Promise<PromptRun> {
   if (app.run?.prompt === prompt) return app.run;
   const forward = await cached(`forward:${prompt}`, () => api.forward({ prompt, capture: CAPTURE, topK: TOP_PREDICTIONS }));
   const residuals = new Map<string, FloatTensorPayload>();
-  for (const c of forward.captured) residuals.set(`${c.location}@${c.layer ?? ""}`, c.tensor);
-  const run: PromptRun = { prompt, tokens: forward.tokens, texts: tokenTexts(forward.tokenStrings, forward.tokenBytes), forward, residuals };
+  for (const c of forward.captured) {
+    // Captures are float32 (the model's dtype); the wire type allows any tensor dtype.
+    if (c.tensor.dtype === "int32") throw new Error(`the forward pass returned ${c.location} as int32`);
+    residuals.set(`${c.location}@${c.layer ?? ""}`, c.tensor as FloatTensorPayload);
+  }
+  const run: PromptRun = { prompt, tokens: forward.tokens, texts: tokenTexts(forward.tokenBytes), forward, residuals };
   app.run = run;
   return run;
 }
@@ -159,12 +163,14 @@ export function nodeChoice(state: AppState, model: ModelInfoResponse): NodeChoic
 }
 
 /**
- * The residual stream a node reads: before the layer's attention block for attention heads and for autoencoders on
- * `resid.delta_attn`; `resid.post_attn` of the layer otherwise.
+ * The residual stream a node reads: before the layer (`resid.pre`) for attention heads; for latents the one the
+ * autoencoder's `residual` names (`resid.pre`, `resid.post_attn` or `resid.post_mlp` of the layer); `resid.post_attn` of
+ * the layer for MLP neurons.
  */
 export function residualFor(run: PromptRun, choice: NodeChoice): FloatTensorPayload {
-  const beforeAttention = choice.kind === "attention" || choice.autoencoder?.inputType === "resid.delta_attn";
-  const key = beforeAttention ? (choice.layer === 0 ? "resid.post_emb@" : `resid.post_mlp@${choice.layer - 1}`) : `resid.post_attn@${choice.layer}`;
+  const reads = choice.kind === "attention" ? "resid.pre" : (choice.autoencoder?.residual ?? "resid.post_attn");
+  const key =
+    reads === "resid.pre" ? (choice.layer === 0 ? "resid.post_emb@" : `resid.post_mlp@${choice.layer - 1}`) : `${reads}@${choice.layer}`;
   const residual = run.residuals.get(key);
   if (!residual) throw new Error(`the forward pass did not return ${key}`);
   return residual;

@@ -1,4 +1,4 @@
-// Tokens shown faithfully: from the tokenizer's exact bytes when the service sends them (`tokenBytes`), with
+// Tokens shown faithfully: from the tokenizer's exact bytes (`tokenBytes` of /v1/forward and /v1/tokenize), with
 // whitespace and invisible characters made visible.
 
 import { base64Bytes } from "./api/tensor.js";
@@ -9,7 +9,7 @@ export interface TokenText {
   text: string;
   /** The token on its own, for chips and table cells: visible whitespace, hex for bytes that are not whole characters. */
   label: string;
-  /** The token's bytes in hex (empty when the service sent no bytes). */
+  /** The token's bytes in hex. */
   hex: string;
 }
 
@@ -34,13 +34,12 @@ export function visible(text: string): string {
 }
 
 /**
- * The display of each token. With `tokenBytes`, each token shows the characters its bytes complete in the prompt's
- * UTF-8 stream (a character split over tokens belongs to the token holding its last byte), and a token that is not a
- * whole UTF-8 sequence on its own is labelled by its bytes in hex. Without bytes, the service's `tokenStrings`.
+ * The display of each token from its bytes (base64, as `tokenBytes`): each token shows the characters its bytes
+ * complete in the prompt's UTF-8 stream (a character split over tokens belongs to the token holding its last byte), and
+ * a token that is not a whole UTF-8 sequence on its own is labelled by its bytes in hex. (The service's `tokenStrings`
+ * are not read: they decode each token alone, so a split character reads "\ufffd".)
  */
-export function tokenTexts(tokenStrings: string[], tokenBytes?: string[] | null): TokenText[] {
-  if (!tokenBytes || tokenBytes.length !== tokenStrings.length)
-    return tokenStrings.map((s) => ({ text: s, label: visible(s), hex: "" }));
+export function tokenTexts(tokenBytes: string[]): TokenText[] {
   const stream = new TextDecoder("utf-8");
   return tokenBytes.map((b64) => {
     const bytes = base64Bytes(b64);

@@ -21,10 +21,7 @@ export interface FloatTensorPayload extends TensorPayload {
   dtype: "float32" | "float16" | "bfloat16";
 }
 
-/**
- * Output selection and reduction, applied by the service after the computation (api.md "Output selection").
- * @planned
- */
+/** Output selection and reduction, applied by the service after the computation (api.md "Output selection"). */
 export interface OutputSpec {
   positions?: number[];
   indices?: number[];
@@ -44,7 +41,14 @@ export interface ModelConfigInfo {
 }
 
 export type NodeType = "attention_head" | "mlp_neuron" | "autoencoder_latent" | "mlp_autoencoder_latent" | "attention_autoencoder_latent";
-export type AutoencoderInputType = "mlp.post_act" | "resid.delta_mlp" | "resid.delta_attn";
+export type AutoencoderInputType =
+  | "mlp.post_act"
+  | "resid.delta_mlp"
+  | "resid.delta_attn"
+  | "resid.pre"
+  | "resid.post_attn"
+  | "resid.post_mlp"
+  | "ln_2.normalized";
 export type PreOrPostAct = "pre" | "post";
 export type AttentionTraceType = "QK" | "Q" | "K";
 
@@ -54,6 +58,11 @@ export interface AutoencoderInfoResponse {
   nodeType: NodeType;
   layers: number[];
   nLatents: number;
+  /**
+   * The residual a latent request at layer L sends: `resid.pre` (before layer L), `resid.post_attn` or `resid.post_mlp`
+   * of layer L.
+   */
+  residual?: "resid.pre" | "resid.post_attn" | "resid.post_mlp" | null;
 }
 
 /** @wire GET /v1/model response */
@@ -73,11 +82,8 @@ export interface TokenizeRequest {
 export interface TokenizeResponse {
   tokens: number[];
   tokenStrings: string[];
-  /**
-   * The exact bytes of each token, base64 (RFC 4648), one string per token.
-   * @planned
-   */
-  tokenBytes?: string[];
+  /** The exact bytes of each token, base64 (RFC 4648), one string per token. */
+  tokenBytes: string[];
 }
 
 export interface TokenPrediction {
@@ -90,7 +96,7 @@ export interface CapturedTensor {
   location: string;
   /** Absent (or null) for locations outside the layers. */
   layer?: number | null;
-  tensor: FloatTensorPayload;
+  tensor: TensorPayload;
 }
 
 /** @wire POST /v1/forward request */
@@ -105,8 +111,8 @@ export interface ForwardRequest {
 export interface ForwardResponse {
   tokens: number[];
   tokenStrings: string[];
-  /** @planned */
-  tokenBytes?: string[];
+  /** The exact bytes of each token, base64 (RFC 4648), one string per token. */
+  tokenBytes: string[];
   topPredictions: TokenPrediction[][];
   captured: CapturedTensor[];
 }
@@ -141,14 +147,13 @@ export interface GradientResponse {
 export interface LogitsRequest {
   residual: FloatTensorPayload;
   detachLayerNormScale: boolean;
-  /** @planned */
   output?: OutputSpec;
 }
 
 /** @wire POST /v1/logprobs response */
 export interface LogprobsResponse {
   logprobs: TensorPayload;
-  /** With `output.topK`: the vocabulary index of each kept value. @planned */
+  /** With `output.topK`: the vocabulary index of each kept value. */
   logprobsIndices?: TensorPayload;
 }
 

@@ -170,7 +170,7 @@ async function tokenNames(run: PromptRun, position: number, ids: (number | undef
   const missing = [...new Set(ids.filter((id): id is number => id !== undefined && !names.has(id)))];
   if (missing.length > 0) {
     const answer = await cached(`names:${missing}`, () => api.forward({ tokens: missing, capture: [], topK: 1 }));
-    tokenTexts(answer.tokenStrings, answer.tokenBytes).forEach((tt, i) => names.set(missing[i]!, JSON.stringify(tt.text === "" ? tt.label : tt.text)));
+    tokenTexts(answer.tokenBytes).forEach((tt, i) => names.set(missing[i]!, JSON.stringify(tt.text === "" ? tt.label : tt.text)));
   }
   return names;
 }

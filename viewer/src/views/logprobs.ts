@@ -1,15 +1,12 @@
 // Next-token logprobs: the top tokens per position (from /v1/forward) and the logprob of the token that actually
-// follows (from /v1/logprobs on the final residual). Where the service takes an `output` block, only the columns of
-// the tokens that follow are asked for (`output.indices`), not the whole vocabulary.
+// follows (from /v1/logprobs on the final residual). Only the columns of the tokens that follow are asked for
+// (`output.indices`): an answer of [tokens, distinct next tokens], not [tokens, n_vocab].
 
-import { api, ApiError } from "../api/client.js";
+import { api } from "../api/client.js";
 import { decodeTensor } from "../api/tensor.js";
 import { app, byId, cached, currentGeneration, type PromptRun } from "../app.js";
 import { el, fmt, heatColour, replace } from "../render.js";
 import { visible as visibleString } from "../tokens.js";
-
-/** False once the service has refused `output` (it predates output reduction). */
-let outputAccepted = true;
 
 /** The logprob of each position's next token (undefined for the last position). */
 async function nextTokenLogprobs(run: PromptRun, detach: boolean): Promise<(number | undefined)[]> {
@@ -17,29 +14,17 @@ async function nextTokenLogprobs(run: PromptRun, detach: boolean): Promise<(numb
   const residual = run.residuals.get(`resid.post_mlp@${nLayers - 1}`);
   if (!residual) throw new Error("the forward pass did not return the final residual");
   const next = run.tokens.slice(1);
+  if (next.length === 0) return run.tokens.map(() => undefined);
   const columns = [...new Set(next)].sort((a, b) => a - b);
-  const ask = async () => {
-    if (outputAccepted && columns.length > 0) {
-      try {
-        return { columns, response: await api.logprobs({ residual, detachLayerNormScale: detach, output: { indices: columns } }) };
-      } catch (e) {
-        // A service without output reduction refuses the unknown field (400 naming it): ask for the full rows.
-        if (!(e instanceof ApiError && e.status === 400 && (e.field?.startsWith("output") || /\boutput\b/.test(e.detail ?? "")))) throw e;
-        outputAccepted = false;
-      }
-    }
-    return { columns: undefined, response: await api.logprobs({ residual, detachLayerNormScale: detach }) };
-  };
-  const { columns: asked, response } = await cached(`logprobs:${run.prompt}:${detach}`, ask);
+  const response = await cached(`logprobs:${run.prompt}:${detach}`, () =>
+    api.logprobs({ residual, detachLayerNormScale: detach, output: { indices: columns } }),
+  );
   const lp = decodeTensor(response.logprobs);
   const width = lp.shape[lp.shape.length - 1]!;
-  // A service that ignores `output` answers every column: index by token id then.
-  const reduced = asked !== undefined && width === asked.length;
+  if (width !== columns.length) throw new Error(`/v1/logprobs answered ${width} columns for the ${columns.length} asked for (output.indices)`);
   return run.tokens.map((_, t) => {
     const token = next[t];
-    if (token === undefined) return undefined;
-    const column = reduced ? asked.indexOf(token) : token;
-    return lp.values[t * width + column]!;
+    return token === undefined ? undefined : lp.values[t * width + columns.indexOf(token)]!;
   });
 }
 
