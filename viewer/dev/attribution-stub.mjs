@@ -1,5 +1,6 @@
 // A stand-in for POST /v1/attribution, for working on the viewer before the service has the endpoint. Its numbers
-// are MADE UP (deterministic, shaped like api.md's answer: node table, sums, loss, ablations, trace, verification);
+// are MADE UP (deterministic, shaped like the service's answer, README "Attribution": node table with embeddings and
+// error nodes, sums, loss, ablations, trace, verification);
 // everything else (the page, the other endpoints) is passed through to a real service.
 //
 //   node dev/attribution-stub.mjs --upstream http://127.0.0.1:5057 --port 5058 [--key secret]
@@ -17,8 +18,8 @@ const upstream = (args.upstream ?? "http://127.0.0.1:5057").replace(/\/$/, "");
 const port = Number(args.port ?? 5058);
 const key = args.key;
 
-const GROUPS = ["activation", "act_times_grad", "write_norm", "direction_write"];
-const REQUEST_FIELDS = new Set(["tokens", "prompt", "loss", "trace", "autoencoders", "ablations", "groups", "topK", "dense", "detachLayerNormScale", "verifyTopN", "output"]);
+const REQUEST_FIELDS = new Set(["tokens", "prompt", "prompts", "allowSpecial", "prependBos", "loss", "trace", "autoencoders", "ablations", "groups", "topK", "dense", "detachLayerNormScale", "verifyTopN", "output", "outputEncoding"]);
+const DEFAULT_GROUPS = ["write_norm", "act_times_grad", "direction_write", "activation"];
 
 /** A deterministic number in [-1, 1) from any values. */
 function noise(...parts) {
@@ -77,7 +78,14 @@ function nodes(config, autoencoders, n, seed) {
     for (let t = 0; t < n; t++) for (let i = 0; i < config.dFf; i++) add("mlp_neuron", l, [t, i], 1);
     for (let q = 0; q < n; q++) for (let k = 0; k <= q; k++) for (let h = 0; h < config.nHeads; h++) add("attention_head", l, [q, k, h], 1 / (q + 1));
     for (const ae of autoencoders)
-      if (ae.layers.includes(l)) for (let t = 0; t < n; t++) for (let j = 0; j < ae.nLatents; j += 7) add(ae.nodeType, l, [t, j], 0.5, ae.name);
+      if (ae.layers.includes(l))
+        for (let t = 0; t < n; t++) {
+          for (let j = 0; j < ae.nLatents; j += 7) add(ae.nodeType, l, [t, j], 0.5, ae.name);
+          // Error nodes: per neuron for an mlp.post_act autoencoder, one per token otherwise.
+          const error = ae.nodeType === "mlp_autoencoder_latent" ? "mlp_autoencoder_error" : ae.nodeType === "attention_autoencoder_latent" ? "attention_autoencoder_error" : "autoencoder_error";
+          if (ae.inputType === "mlp.post_act") for (let i = 0; i < config.dFf; i += 5) add(error, l, [t, i], 0.1, ae.name);
+          else add(error, l, [t, 0], 0.3, ae.name);
+        }
   }
   return all;
 }
@@ -100,7 +108,7 @@ async function attribution(body, res) {
   if (autoencoders.some((a) => !a)) return problem(res, 422, "autoencoders", "unknown autoencoder");
   const seed = canonical([tokens, body.loss ?? null, body.trace ?? null]);
   const table = nodes(config, autoencoders, n, seed);
-  const groups = body.groups ?? GROUPS;
+  const groups = body.groups ?? DEFAULT_GROUPS;
   const k = body.topK ?? 10;
   const ablations = body.ablations ?? [];
   // The ablated forward: the loss moves by (1.1 ×) the estimate of each ablated node.
@@ -110,10 +118,20 @@ async function attribution(body, res) {
   if (body.loss) answer.loss = f32(base + shift);
   if (ablations.length && body.loss) answer.unablatedLoss = f32(base);
   if (body.trace) answer.tracedValue = f32(1 + noise("traced", seed) + shift);
+  // Per group, per node kind the top and bottom k; the tops of every kind merged largest first, then the bottoms.
   const chosen = new Set();
+  const kindOf = (node) => `${node.nodeType}:${node.autoencoder ?? ""}`;
+  const kinds = [...new Set(table.map(kindOf))];
   for (const g of groups) {
-    const ranked = table.filter((node) => node.values[g] !== 0).sort((a, b) => b.values[g] - a.values[g]);
-    for (const node of [...ranked.slice(0, k), ...ranked.slice(-k)]) chosen.add(node);
+    const tops = [];
+    const bottoms = [];
+    for (const kind of kinds) {
+      const ranked = table.filter((node) => kindOf(node) === kind).sort((a, b) => b.values[g] - a.values[g]);
+      tops.push(...ranked.slice(0, k));
+      bottoms.push(...ranked.slice(-k));
+    }
+    for (const node of tops.sort((a, b) => b.values[g] - a.values[g])) chosen.add(node);
+    for (const node of bottoms.sort((a, b) => a.values[g] - b.values[g])) chosen.add(node);
   }
   answer.nodeTable = [...chosen].map((node) => ({ ...node, values: Object.fromEntries(groups.map((g) => [g, node.values[g]])) }));
   answer.sums = {};
@@ -127,16 +145,21 @@ async function attribution(body, res) {
     answer.sums[g] = { [`mlp_${g}`]: tensor(perToken, [n]), [`unflattened_attn_${g}`]: tensor(perPair, [n, n]) };
   }
   if (body.verifyTopN) {
-    const top = table.filter((node) => node.nodeType !== "layer").sort((a, b) => Math.abs(b.values.act_times_grad) - Math.abs(a.values.act_times_grad)).slice(0, body.verifyTopN);
+    const top = table.slice().sort((a, b) => Math.abs(b.values.act_times_grad) - Math.abs(a.values.act_times_grad)).slice(0, body.verifyTopN);
     answer.verification = top.map((node) => ({
       nodeType: node.nodeType,
       ...(node.layerIndex !== undefined ? { layerIndex: node.layerIndex } : {}),
       tensorIndices: node.tensorIndices,
       ...(node.autoencoder ? { autoencoder: node.autoencoder } : {}),
-      estimate: f32(-node.values.act_times_grad),
-      lossChange: f32(-node.values.act_times_grad * (1 + 0.4 * noise("exact", seed, node.tensorIndices.join(",")))),
+      values: Object.fromEntries([...new Set([...groups, "act_times_grad"])].map((g) => [g, node.values[g]])),
+      actTimesGrad: node.values.act_times_grad,
+      estimate: -node.values.act_times_grad,
+      lossChange: -node.values.act_times_grad * (1 + 0.4 * noise("exact", seed, node.tensorIndices.join(","))),
     }));
+    for (const v of answer.verification) v.ablatedValue = (answer.loss ?? answer.tracedValue) + v.lossChange;
   }
+  answer.allowSpecial = false;
+  answer.prependBos = false;
   res.writeHead(200, { "Content-Type": "application/json" });
   res.end(JSON.stringify(answer));
 }

@@ -26,8 +26,6 @@ import {
   waitForService,
 } from "./helpers.mjs";
 
-const GROUPS = ["activation", "act_times_grad", "write_norm", "direction_write"];
-
 await waitForService();
 // Served when the route exists: an empty body is then refused as a bad request (4xx), not 404/405.
 const probe = await post("/v1/attribution", {});
@@ -45,8 +43,9 @@ function nodeKey(row) {
   return row.autoencoder ? `${base}:${row.autoencoder}` : base;
 }
 
-/** The table's rows in the order the page must show them: by a group, |value| or signed, ties in the API's order. */
+/** The table's rows in the order the page must show them: by a group, |value| or signed, ties in the API's order ("": the API's order). */
 function expectedOrder(table, column, order) {
+  if (column === "") return table.slice();
   const score = (r) => (order === "abs" ? -Math.abs(r.values[column]) : order === "desc" ? -r.values[column] : r.values[column]);
   return table
     .map((row, i) => ({ row, i }))
@@ -59,6 +58,7 @@ async function shownTable(p = page) {
   return p.$$eval("#node-table-table tbody tr", (trs) =>
     trs.map((tr) => ({
       node: tr.dataset.node,
+      rank: Number(tr.dataset.rank),
       values: Object.fromEntries(Array.from(tr.querySelectorAll("td.value")).map((td) => [td.dataset.group, { value: Number(td.dataset.value), text: td.textContent }])),
       ablated: tr.classList.contains("ablated"),
     })),
@@ -70,7 +70,8 @@ async function checkTable(answer, column = "act_times_grad", order = "abs") {
   const shown = await shownTable();
   const expected = expectedOrder(answer.nodeTable, column, order);
   assert.equal(shown.length, expected.length, "one row per node of the answer");
-  assert.deepEqual(shown.map((r) => r.node), expected.map(nodeKey), `rows ordered by ${column} (${order})`);
+  assert.deepEqual(shown.map((r) => r.node), expected.map(nodeKey), `rows ordered by ${column || "the API's order"} (${order})`);
+  assert.deepEqual(shown.map((r) => r.rank), expected.map((row) => answer.nodeTable.indexOf(row)), "each row's # is its place in the answer");
   expected.forEach((row, i) => {
     for (const g of Object.keys(row.values)) {
       const cell = shown[i].values[g];
@@ -183,6 +184,10 @@ describe("node table against the live service", { concurrency: 1, skip }, () => 
       await checkTable(answer, "write_norm", order);
       assert.equal(new URL(page.url()).searchParams.get("sort"), `write_norm:${order}`);
     }
+    // "#": the API's own order, as answered.
+    await page.click('#node-table-table th[data-group=""]');
+    await page.waitForSelector('#node-table-table[data-sort=":abs"]');
+    await checkTable(answer, "", "abs");
     await page.click('#node-table-table th[data-group="act_times_grad"]');
     await page.waitForSelector('#node-table-table[data-sort="act_times_grad:abs"]');
   });
@@ -218,7 +223,7 @@ describe("node table against the live service", { concurrency: 1, skip }, () => 
 
   it("traces upstream: a node's own table, breadcrumbs, Back and the crumbs return", async () => {
     const [target, distractor] = reference.top;
-    const first = (await shownTable()).find((r) => /^(mlp_neuron|attention_head|mlp_autoencoder_latent|attention_autoencoder_latent):/.test(r.node));
+    const first = (await shownTable()).find((r) => /^(mlp_neuron|attention_head):/.test(r.node));
     assert.ok(first, "a traceable node in the table");
     const [nodeType, layer, indices] = first.node.split(":");
     const traceType = nodeType === "attention_head" ? "QK" : "";
@@ -327,13 +332,18 @@ describe("node table against the live service", { concurrency: 1, skip }, () => 
     }, expected, "verify");
     assert.ok(Array.isArray(answer.verification) && answer.verification.length === 3, "the answer verifies 3 nodes");
     const rows = await page.$$eval("#verify-table tbody tr", (trs) =>
-      trs.map((tr) => ({ node: tr.dataset.node, estimate: Number(tr.querySelector(".estimate").dataset.value), exact: Number(tr.querySelector(".exact").dataset.value) })),
+      trs.map((tr) => ({
+        node: tr.dataset.node,
+        ...Object.fromEntries(["act-times-grad", "estimate", "exact", "difference", "ablated-value"].map((c) => [c, Number(tr.querySelector(`.${c}`).dataset.value)])),
+      })),
     );
-    assert.deepEqual(rows.map((r) => r.node), answer.verification.map(nodeKey));
+    assert.deepEqual(rows.map((r) => r.node), answer.verification.map(nodeKey), "the verified nodes in the API's order");
     answer.verification.forEach((v, i) => {
+      assertClose(rows[i]["act-times-grad"], v.actTimesGrad, `act × grad of ${nodeKey(v)}`);
+      assertClose(rows[i].estimate, v.estimate, `estimate of ${nodeKey(v)}`);
       assertClose(rows[i].exact, v.lossChange, `exact change of ${nodeKey(v)}`);
-      const atg = answer.nodeTable.find((r) => nodeKey(r) === nodeKey(v))?.values.act_times_grad;
-      assertClose(rows[i].estimate, v.estimate ?? -atg, `estimate of ${nodeKey(v)}`);
+      assertClose(rows[i].difference, v.lossChange - v.estimate, `exact - estimate of ${nodeKey(v)}`);
+      assertClose(rows[i]["ablated-value"], v.ablatedValue, `loss with ${nodeKey(v)} at 0`);
     });
     assert.equal(new URL(page.url()).searchParams.get("verify"), "3");
     await screenshot(page, "verify");
@@ -368,6 +378,50 @@ describe("node table against the live service", { concurrency: 1, skip }, () => 
     assert.deepEqual(await shownTable(fresh), here);
     assert.equal(fresh.url(), url);
     await fresh.close();
+  });
+
+  it("an autoencoder spliced in: its latents and error nodes in the table; a latent traced names its autoencoder", async (t) => {
+    const ae = reference.model.autoencoders[0];
+    if (!ae) return t.skip("the service has no autoencoder loaded");
+    const [target, distractor] = reference.top;
+    const expected = { ...baseRequest(target, distractor), autoencoders: [ae.name] };
+    const bodies = await requestsDuring(page, "/v1/attribution", async () => {
+      await open(page, `?prompt=${encodeURIComponent(PROMPT)}&view=attribution&target=${target}&distractor=${distractor}&ae=${encodeURIComponent(ae.name)}`);
+      await page.waitForSelector("#node-table-table");
+      await settled(page);
+    });
+    await assertNoError(page);
+    assert.deepEqual(bodies, [expected], "the page's one request");
+    const answer = await postOk("/v1/attribution", expected);
+    await checkLoss(answer);
+    await checkTable(answer);
+    const kinds = new Set(answer.nodeTable.map((r) => r.nodeType));
+    assert.ok(kinds.has(ae.nodeType), `the answer has ${ae.nodeType} rows`);
+    assert.ok([...kinds].some((k) => k.endsWith("_error")), "the answer has error nodes");
+    // Error nodes and embeddings: shown, neither ablatable nor traceable.
+    const fixed = await page.$$eval("#node-table-table tr.node-row", (trs) =>
+      trs
+        .filter((tr) => tr.dataset.nodeType.endsWith("_error") || tr.dataset.nodeType === "layer")
+        .map((tr) => ({ type: tr.dataset.nodeType, name: tr.querySelector("td.node").textContent, disabled: tr.querySelector("input.ablate").disabled, traces: tr.querySelectorAll("button.trace").length })),
+    );
+    assert.ok(fixed.some((r) => r.type.endsWith("_error")), "error rows shown");
+    for (const r of fixed) {
+      assert.ok(r.disabled && r.traces === 0, `${r.type} row can be neither ablated nor traced`);
+      if (r.type.endsWith("_error")) assert.match(r.name, /error/);
+    }
+    await screenshot(page, "autoencoder");
+    const latent = (await shownTable()).find((r) => r.node.startsWith(`${ae.nodeType}:`));
+    assert.ok(latent, "a latent row");
+    const [, layer, indices] = latent.node.split(":");
+    const trace = { nodeType: ae.nodeType, layerIndex: Number(layer), tensorIndices: indices.split(",").map(Number), autoencoder: ae.name };
+    const traced = await expectRequest(
+      () => page.click(`#node-table-table tr[data-node="${latent.node}"] button.trace`),
+      { tokens: reference.tokens, trace, autoencoders: [ae.name], topK: 10 },
+      "latent trace",
+    );
+    await checkLoss(traced);
+    await checkTable(traced);
+    assertClose(Number(await page.getAttribute("#attr-loss-line .traced", "data-value")), traced.tracedValue, "traced value");
   });
 
   it("logged no script errors", () => {

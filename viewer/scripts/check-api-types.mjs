@@ -50,7 +50,8 @@ function compare(ctx, type, rawSchema, where, mode) {
 
   // Free-form schema ({}): anything goes.
   if (!schema.type && !schema.enum && !schema.properties && !schema.anyOf && !schema.oneOf && !schema.additionalProperties) return;
-  const alternatives = schema.anyOf ?? schema.oneOf;
+  // A list of types (`"type": ["integer", "string"]`, e.g. TDB's index-or-"All") is one alternative per type.
+  const alternatives = schema.anyOf ?? schema.oneOf ?? (Array.isArray(schema.type) ? schema.type.filter((t) => t !== "null").map((t) => ({ ...schema, type: t })) : undefined);
 
   let members = type.isUnion() ? type.types : [type];
   members = members.filter((m) => !(m.flags & (ts.TypeFlags.Undefined | ts.TypeFlags.Null)));

@@ -158,12 +158,29 @@ export interface LogprobsResponse {
 }
 
 // ------------------------------------------------------------------ attribution (api.md "Attribution")
+// As the service's AttributionContracts define them (README "Attribution"): one sequence only (the page never sends a
+// batch, `prompts` or `tokens` as a list of lists, nor `dense`).
 
 /** TDB's group ids: the four columns of the node table. */
 export type AttributionGroup = "activation" | "act_times_grad" | "write_norm" | "direction_write";
 export type LossName = "logit_diff" | "probs" | "logprob";
 /** Trace types of an attention head: QK, Q, K as in /v1/gradients, and V (the head's direct effect on the loss). */
 export type TraceType = "QK" | "Q" | "K" | "V";
+
+/**
+ * Kinds of node in a node table: `layer` is a token's embedding (`[t, 0]`, no layer index); the errors are those of
+ * spliced autoencoders (`[t, neuron]` for an `mlp.post_act` autoencoder, `[t, 0]` otherwise).
+ */
+export type AttributionNodeType =
+  | "layer"
+  | "mlp_neuron"
+  | "attention_head"
+  | "mlp_autoencoder_latent"
+  | "attention_autoencoder_latent"
+  | "autoencoder_latent"
+  | "mlp_autoencoder_error"
+  | "attention_autoencoder_error"
+  | "autoencoder_error";
 
 export interface AttributionLoss {
   name: LossName;
@@ -173,19 +190,24 @@ export interface AttributionLoss {
   position?: number;
 }
 
+/** The node traced upstream: its pre-activation (or, with `V`, the head's direct effect on the loss) replaces the loss. */
 export interface AttributionTrace {
-  nodeType: string;
+  nodeType: NodeType;
   layerIndex: number;
   tensorIndices: number[];
+  /** Heads only. */
   attentionTraceType?: TraceType;
+  /** Latents: the spliced autoencoder, when several could serve. */
+  autoencoder?: string;
 }
 
-/** One node set to `value` during the forward pass; `"All"` is TDB's wildcard. */
+/** One node set to `value` (default 0) during the forward pass; `"All"` is TDB's wildcard. */
 export interface AttributionAblation {
-  nodeType: string;
+  nodeType: NodeType;
   layerIndex: number;
   tensorIndices: (number | "All")[];
-  value: number;
+  value?: number;
+  /** Latents: the spliced autoencoder, when several could serve. */
   autoencoder?: string;
 }
 
@@ -197,43 +219,45 @@ export interface AttributionAblation {
 export interface AttributionRequest {
   tokens?: number[];
   prompt?: string;
+  allowSpecial?: boolean;
+  prependBos?: boolean;
+  /** Required unless `trace` is given; a `V` trace takes it too. */
   loss?: AttributionLoss;
   trace?: AttributionTrace;
   autoencoders?: string[];
   ablations?: AttributionAblation[];
   groups?: AttributionGroup[];
+  /** Top and bottom k per group and node kind (default 10). */
   topK?: number;
+  /** Re-run the forward with each of the n nodes of largest |act × grad| set to zero (0 to 256). */
   verifyTopN?: number;
   detachLayerNormScale?: boolean;
 }
 
-/**
- * One node of the table. `nodeType` is TDB's (`mlp_neuron`, `attention_head`, latents, `layer` for the token
- * embeddings, which have no `layerIndex`); `tensorIndices` is `[token, unit]`, or `[query, key, head]` for heads.
- */
+/** One node of the table; `tensorIndices` is `[token, unit]`, or `[query, key, head]` for heads. */
 export interface AttributionNode {
-  nodeType: string;
+  nodeType: AttributionNodeType;
+  /** Absent for `layer` (embedding) nodes. */
   layerIndex?: number | null;
   tensorIndices: number[];
+  /** Latent and error nodes: the autoencoder. */
   autoencoder?: string | null;
   /** The node's value in each requested group. */
   values: Record<string, number>;
 }
 
 /**
- * One node of `verifyTopN`: the forward re-run with that node ablated to zero.
- * The estimate is `-act_times_grad` (first order); `lossChange` is the exact ablated minus unablated loss
- * (or traced value).
+ * One node of `verifyTopN` (the n nodes of largest |act × grad| over all kinds, not only the table's, largest first):
+ * the forward re-run with that node set to zero.
  */
-export interface AttributionVerification {
-  nodeType: string;
-  layerIndex?: number | null;
-  tensorIndices: number[];
-  autoencoder?: string | null;
-  /** First-order estimate of the change, `-act_times_grad`. */
-  estimate?: number;
+export interface AttributionVerification extends AttributionNode {
+  actTimesGrad: number;
+  /** First-order estimate of the change, `-actTimesGrad`. */
+  estimate: number;
   /** Exact change of the loss (or traced value) with the node at zero. */
   lossChange: number;
+  /** The loss (or traced value) with the node at zero. */
+  ablatedValue: number;
 }
 
 /**
@@ -242,13 +266,19 @@ export interface AttributionVerification {
  */
 export interface AttributionResponse {
   tokens: number[];
+  /** After ablations; absent for a trace other than `V`. */
   loss?: number | null;
+  /** With ablations: the loss without them. */
   unablatedLoss?: number | null;
+  /** With a trace: the traced node's pre-activation. */
   tracedValue?: number | null;
+  /** Union of each group's top and bottom k nodes per node kind. */
   nodeTable: AttributionNode[];
-  /** Per group and derived scalar: the sum over layers and nodes, `[tokens]`, or `[query, key]` for heads. */
-  sums?: Record<string, Record<string, TensorPayload>>;
-  verification?: AttributionVerification[];
+  /** Group, then TDB's derived-scalar name: the sum over layers and units, `[tokens]`, or `[query, key]` for heads. */
+  sums: Record<string, Record<string, TensorPayload>>;
+  verification?: AttributionVerification[] | null;
+  allowSpecial: boolean;
+  prependBos: boolean;
 }
 
 /** An RFC 7807 problem as the service writes it (`field` names the request field at fault). */

@@ -12,6 +12,7 @@ import type {
   AttributionRequest,
   AttributionResponse,
   AttributionVerification,
+  NodeType,
   TensorPayload,
 } from "../api/types.js";
 import { app, byId, cached, currentGeneration, guarded, navigate, showError, type PromptRun } from "../app.js";
@@ -25,8 +26,9 @@ const GROUP_TITLES: Record<string, string> = {
   write_norm: "write norm",
   direction_write: "direction write",
 };
-const TRACEABLE = new Set(["mlp_neuron", "attention_head", "mlp_autoencoder_latent", "attention_autoencoder_latent"]);
-const ABLATABLE = new Set(["mlp_neuron", "attention_head", "mlp_autoencoder_latent", "attention_autoencoder_latent", "autoencoder_latent"]);
+/** What `trace` and `ablations` take: neurons, heads, latents (not embeddings, `layer`, nor error nodes). */
+const NODE_TYPES: ReadonlySet<string> = new Set<NodeType>(["mlp_neuron", "attention_head", "mlp_autoencoder_latent", "attention_autoencoder_latent", "autoencoder_latent"]);
+const ERROR_TYPES: ReadonlySet<string> = new Set(["mlp_autoencoder_error", "attention_autoencoder_error", "autoencoder_error"]);
 
 /** Target and distractor: the state's, else the model's top two predictions at the loss position. */
 export function lossTokens(state: AppState, run: PromptRun): { position: number; target: number; distractor: number | undefined } {
@@ -40,7 +42,7 @@ export function lossTokens(state: AppState, run: PromptRun): { position: number;
 
 /** The node as the request's `trace` or `ablations` entry names it. */
 function ablationOf(node: NodeRef): AttributionAblation {
-  const ablation: AttributionAblation = { nodeType: node.nodeType, layerIndex: node.layer, tensorIndices: node.indices, value: 0 };
+  const ablation: AttributionAblation = { nodeType: node.nodeType as NodeType, layerIndex: node.layer, tensorIndices: node.indices, value: 0 };
   if (node.autoencoder) ablation.autoencoder = node.autoencoder;
   return ablation;
 }
@@ -54,8 +56,10 @@ export function attributionRequest(state: AppState, run: PromptRun): Attribution
     request.loss = { name: state.loss, targetTokens: [target], ...(distractor !== undefined ? { distractorTokens: [distractor] } : {}), position: state.position };
   }
   if (traced) {
-    request.trace = { nodeType: traced.nodeType, layerIndex: traced.layer, tensorIndices: traced.indices.map(Number) };
-    if (traced.traceType) request.trace.attentionTraceType = traced.traceType;
+    const trace: AttributionRequest["trace"] = { nodeType: traced.nodeType as NodeType, layerIndex: traced.layer, tensorIndices: traced.indices.map(Number) };
+    if (traced.traceType) trace.attentionTraceType = traced.traceType;
+    if (traced.autoencoder) trace.autoencoder = traced.autoencoder;
+    request.trace = trace;
   }
   if (state.autoencoders.length > 0) request.autoencoders = state.autoencoders;
   if (state.ablate.length > 0) request.ablations = state.ablate.map(ablationOf);
@@ -93,9 +97,19 @@ export function nodeName(node: { nodeType: string; layer?: number | null; indice
       return `attn L${layer} H${i[2]}${node.traceType ? ` ${node.traceType}` : ""}`;
     case "layer":
       return "embedding";
+    case "mlp_autoencoder_error":
+    case "attention_autoencoder_error":
+    case "autoencoder_error":
+      // Per neuron ([t, neuron]) for an mlp.post_act autoencoder, else one per token ([t, 0]).
+      return `${node.autoencoder ?? node.nodeType} L${layer} error${node.nodeType === "mlp_autoencoder_error" && node.autoencoder && isPerNeuronError(node.autoencoder) ? ` n${i[1]}` : ""}`;
     default:
       return `${node.autoencoder ?? node.nodeType} L${layer} #${i[i.length - 1]}`;
   }
+}
+
+/** Whether an autoencoder's error nodes are per neuron (it encodes `mlp.post_act`, TDB's case) rather than per token. */
+function isPerNeuronError(autoencoder: string): boolean {
+  return app.model?.autoencoders.find((a) => a.name === autoencoder)?.inputType === "mlp.post_act";
 }
 
 function nodeTokens(texts: TokenText[], node: { nodeType: string; indices: (number | "All")[] }): string {
@@ -302,29 +316,42 @@ function renderVerification(run: PromptRun, answer: AttributionResponse): void {
     byId("verification").replaceChildren();
     return;
   }
-  const actTimesGrad = (entry: AttributionVerification) =>
-    answer.nodeTable.find((row) => sameNode(nodeOf(row), nodeOf(entry)))?.values["act_times_grad"];
+  const what = answer.loss === undefined || answer.loss === null ? "traced value" : "loss";
   const rows = entries.map((entry) => {
     const node = nodeOf(entry);
-    const atg = actTimesGrad(entry);
-    const estimate = entry.estimate ?? (atg === undefined ? Number.NaN : -atg);
     return el(
       "tr",
       { "data-node": formatNode(node) },
       el("td", { class: "node" }, nodeName(node)),
       el("td", { class: "node-tokens" }, nodeTokens(run.texts, node)),
-      el("td", { class: "num estimate", "data-value": estimate }, fixed3(estimate)),
+      el("td", { class: "num act-times-grad", "data-value": entry.actTimesGrad }, fixed3(entry.actTimesGrad)),
+      el("td", { class: "num estimate", "data-value": entry.estimate }, fixed3(entry.estimate)),
       el("td", { class: "num exact", "data-value": entry.lossChange }, fixed3(entry.lossChange)),
-      el("td", { class: "num difference", "data-value": entry.lossChange - estimate }, fixed3(entry.lossChange - estimate)),
+      el("td", { class: "num difference", "data-value": entry.lossChange - entry.estimate }, fixed3(entry.lossChange - entry.estimate)),
+      el("td", { class: "num ablated-value", "data-value": entry.ablatedValue }, fixed3(entry.ablatedValue)),
     );
   });
   replace(
     byId("verification"),
-    el("h3", {}, `Verified: the top ${entries.length} nodes each ablated to zero`),
+    el("h3", {}, `Verified: the ${entries.length} nodes of largest |act × grad| (of every kind, in the table or not), each set to zero`),
     el(
       "table",
       { id: "verify-table", class: "nodes" },
-      el("thead", {}, el("tr", {}, el("th", {}, "node"), el("th", {}, "token"), el("th", {}, "estimated change (−act × grad)"), el("th", {}, "exact change"), el("th", {}, "exact − estimate"))),
+      el(
+        "thead",
+        {},
+        el(
+          "tr",
+          {},
+          el("th", {}, "node"),
+          el("th", {}, "token"),
+          el("th", {}, "act × grad"),
+          el("th", {}, "estimated change (−act × grad)"),
+          el("th", {}, "exact change"),
+          el("th", {}, "exact − estimate"),
+          el("th", {}, `${what} with the node at 0`),
+        ),
+      ),
       el("tbody", {}, ...rows),
     ),
   );
@@ -372,11 +399,13 @@ function sumOver(n: number, at: (i: number) => number): number {
 function renderTable(run: PromptRun, state: AppState, answer: AttributionResponse): void {
   const groups = GROUPS.filter((g) => answer.nodeTable.some((row) => row.values[g] !== undefined));
   const rows = sortRows(answer.nodeTable, state.sort);
+  const rank = new Map(answer.nodeTable.map((row, i) => [row, i]));
   const scales = Object.fromEntries(groups.map((g) => [g, maxAbs(answer.nodeTable.map((r) => r.values[g] ?? 0))]));
   const header = el(
     "tr",
     {},
     el("th", { title: "ablate" }, "ablate"),
+    serviceOrderHeader(state),
     el("th", {}, "node"),
     el("th", {}, "token (query ← key)"),
     ...groups.map((g) => {
@@ -391,26 +420,47 @@ function renderTable(run: PromptRun, state: AppState, answer: AttributionRespons
     }),
     el("th", {}, "trace / unit"),
   );
-  const body = rows.map((row) => tableRow(run, state, row, groups, scales));
+  const body = rows.map((row) => tableRow(run, state, row, rank.get(row)!, groups, scales));
   replace(
     byId("node-table"),
     el("table", { id: "node-table-table", class: "nodes", "data-sort": `${state.sort.column}:${state.sort.order}`, "data-rows": rows.length }, el("thead", {}, header), el("tbody", {}, ...body)),
   );
 }
 
-function tableRow(run: PromptRun, state: AppState, row: AttributionNode, groups: string[], scales: Record<string, number>): HTMLElement {
+/** The `#` column: each row's place in the service's answer; a click shows the rows in that order. */
+function serviceOrderHeader(state: AppState): HTMLElement {
+  const active = state.sort.column === "";
+  const th = el(
+    "th",
+    { class: active ? "sortable sorted" : "sortable", "data-group": "", title: "the service's order: group by group (write norm, act × grad, direction write, activation), each kind's top nodes then its bottom nodes" },
+    active ? "# ↓" : "#",
+  );
+  th.addEventListener("click", () => void navigate({ sort: { column: "", order: "abs" } }));
+  return th;
+}
+
+function tableRow(run: PromptRun, state: AppState, row: AttributionNode, rank: number, groups: string[], scales: Record<string, number>): HTMLElement {
   const node = nodeOf(row);
   const ablation = ablationTarget(row);
   const ablated = state.ablate.some((n) => sameNode(n, ablation));
-  const box = el("input", { type: "checkbox", class: "ablate", checked: ablated, disabled: !ABLATABLE.has(row.nodeType) || node.layer < 0, title: `ablate ${nodeName(ablation)} ${nodeTokens(run.texts, ablation)}` });
+  // Embeddings (`layer`) and error nodes can be neither ablated nor traced.
+  const isNode = NODE_TYPES.has(row.nodeType) && node.layer >= 0;
+  const box = el("input", {
+    type: "checkbox",
+    class: "ablate",
+    checked: ablated,
+    disabled: !isNode,
+    title: isNode ? `ablate ${nodeName(ablation)} ${nodeTokens(run.texts, ablation)}` : ERROR_TYPES.has(row.nodeType) ? "error nodes cannot be ablated" : "embeddings cannot be ablated",
+  });
   box.addEventListener("change", () =>
     void navigate({ ablate: box.checked ? [...state.ablate.filter((n) => !sameNode(n, ablation)), ablation] : state.ablate.filter((n) => !sameNode(n, ablation)) }),
   );
   const actions: HTMLElement[] = [];
-  if (TRACEABLE.has(row.nodeType) && node.layer >= 0) {
+  if (isNode) {
     const types = row.nodeType === "attention_head" ? (["QK", "Q", "K", "V"] as const) : [undefined];
     for (const traceType of types) {
-      const traced: NodeRef = { nodeType: row.nodeType, layer: node.layer, indices: row.tensorIndices };
+      // A latent keeps its autoencoder (sent as trace.autoencoder).
+      const traced: NodeRef = { ...nodeOf(row) };
       if (traceType) traced.traceType = traceType;
       const button = el("button", { type: "button", class: "trace", "data-trace-type": traceType ?? "", title: "attribute to this node's pre-activation instead" }, traceType ? `trace ${traceType}` : "trace");
       button.addEventListener("click", () => void navigate({ trail: [...state.trail, traced] }));
@@ -426,14 +476,16 @@ function tableRow(run: PromptRun, state: AppState, row: AttributionNode, groups:
   return el(
     "tr",
     {
-      class: ablated ? "node-row ablated" : "node-row",
+      class: `node-row${ablated ? " ablated" : ""}${ERROR_TYPES.has(row.nodeType) ? " error-node" : ""}`,
       "data-node": formatNode(node),
+      "data-rank": rank,
       "data-node-type": row.nodeType,
       "data-layer": node.layer < 0 ? "" : node.layer,
       "data-indices": row.tensorIndices.join(","),
       "data-autoencoder": row.autoencoder ?? "",
     },
     el("td", {}, box),
+    el("td", { class: "num rank" }, String(rank + 1)),
     el("td", { class: "node" }, nodeName(node)),
     el("td", { class: "node-tokens" }, nodeTokens(run.texts, node)),
     ...groups.map((g) => {
