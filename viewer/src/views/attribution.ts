@@ -26,6 +26,8 @@ const GROUP_TITLES: Record<string, string> = {
   write_norm: "write norm",
   direction_write: "direction write",
 };
+/** The autoencoders the service can splice into attribution (by what they read); it refuses the others by name. */
+const SPLICED_INPUTS: ReadonlySet<string> = new Set(["mlp.post_act", "resid.delta_mlp", "resid.delta_attn"]);
 /** What `trace` and `ablations` take: neurons, heads, latents (not embeddings, `layer`, nor error nodes). */
 const NODE_TYPES: ReadonlySet<string> = new Set<NodeType>(["mlp_neuron", "attention_head", "mlp_autoencoder_latent", "attention_autoencoder_latent", "autoencoder_latent"]);
 const ERROR_TYPES: ReadonlySet<string> = new Set(["mlp_autoencoder_error", "attention_autoencoder_error", "autoencoder_error"]);
@@ -228,7 +230,15 @@ function renderControls(run: PromptRun, position: number, target: number, distra
   const verify = el("input", { id: "attr-verify", type: "number", min: 0, max: 50, value: state.verify });
   verify.addEventListener("change", () => void navigate({ verify: Math.max(0, Math.min(50, Math.floor(Number(verify.value) || 0))) }));
   const autoencoders = app.model!.autoencoders.map((ae) => {
-    const box = el("input", { type: "checkbox", class: "attr-ae", value: ae.name, checked: state.autoencoders.includes(ae.name) });
+    const splices = SPLICED_INPUTS.has(ae.inputType);
+    const box = el("input", {
+      type: "checkbox",
+      class: "attr-ae",
+      value: ae.name,
+      checked: state.autoencoders.includes(ae.name),
+      disabled: !splices && !state.autoencoders.includes(ae.name),
+      title: splices ? `splice ${ae.name} in: its latents and error nodes become nodes` : `${ae.name} reads ${ae.inputType}: the service splices only mlp.post_act, resid.delta_mlp and resid.delta_attn autoencoders into attribution`,
+    });
     box.addEventListener("change", () => {
       const chosen = app.model!.autoencoders.map((a) => a.name).filter((name) => (name === ae.name ? box.checked : state.autoencoders.includes(name)));
       void navigate({ autoencoders: chosen, trail: [], ablate: [] });
@@ -358,12 +368,8 @@ function renderVerification(run: PromptRun, answer: AttributionResponse): void {
 }
 
 /** Per group and derived scalar, the sums per token as coloured text (`[q, k]` sums shown by key and by query). */
-function renderSums(run: PromptRun, sums: Record<string, Record<string, TensorPayload>> | undefined): void {
+function renderSums(run: PromptRun, sums: Record<string, Record<string, TensorPayload>>): void {
   const box = byId("attr-sums");
-  if (!sums) {
-    box.replaceChildren();
-    return;
-  }
   const n = run.tokens.length;
   const blocks: HTMLElement[] = [el("h3", {}, "Sums per token (all nodes of each kind; hover for values)")];
   for (const group of Object.keys(sums)) {
