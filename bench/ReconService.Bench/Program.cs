@@ -24,6 +24,7 @@ internal static class BenchMain
         //   [--probe-budget [--clients 32] [--tokens 1024] [--budget BYTES] [--concurrency 32] [--safetensors]]
         Workload.Quick = args.Contains("--quick");
         if (!args.Contains("--default-malloc")) Console.WriteLine($"Retain freed memory: {NativeAllocator.RetainFreedMemory()}");
+        else ApiServer.ExtraSettings["Engine:RetainFreedMemory"] = "false"; // the in-process service must not set it either
         var threadsAt = Array.IndexOf(args, "--threads");
         if (threadsAt >= 0) BenchFixture.Threads = int.Parse(args[threadsAt + 1]);
 

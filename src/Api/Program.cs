@@ -1,3 +1,4 @@
+using ReconService.Api.Attribution;
 using ReconService.Api.Autoencoders;
 using ReconService.Api.Diagnostics;
 using ReconService.Api.Forward;
@@ -17,6 +18,8 @@ builder.Services.AddReconEngine();
 builder.Services.AddReconPipeline();
 builder.Services.AddReconHealth();
 builder.Services.AddReconSwagger();
+builder.Services.AddReconTelemetry();
+builder.Services.AddReconDrain();
 
 var app = builder.Build();
 app.UseReconRequestLogging();
@@ -30,7 +33,9 @@ app.MapModelInfo();
 app.MapReconstitution();
 app.MapAutoencoders();
 app.MapForward();
+app.MapAttribution();
 app.MapMetrics();
+app.MapPrometheus();
 app.MapTokenize();
 
 app.Run();

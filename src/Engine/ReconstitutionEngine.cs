@@ -109,6 +109,7 @@ public sealed partial class ReconstitutionEngine : IReconstitutionEngine, IDispo
     /// <inheritdoc />
     public void Dispose()
     {
+        _attribution?.Dispose();
         _model.Dispose();
         foreach (var set in _autoencoders.Values) set.Dispose();
     }

@@ -355,6 +355,13 @@ class ReconClient:
         body = _with_output({"detachLayerNormScale": bool(detach_layer_norm_scale)}, output)
         return _field(self.call("/v1/logprobs", body, {"residual": residual}), "logprobs")
 
+    # -- attribution (the module reconclient.attribution) -------------------------------------------
+    def attribution(self, *args, **kwargs):
+        """POST /v1/attribution: see :func:`reconclient.attribution.attribution`."""
+        from .attribution import attribution  # noqa: PLC0415
+
+        return attribution(self, *args, **kwargs)
+
     # -- autoencoders ------------------------------------------------------------------------------
     def encode(self, name: str, activations, layer_index: int, output: Output | Mapping | None = None):
         """POST /v1/autoencoders/{name}/encode: latents [tokens, n_latents] of raw activations of the autoencoder's input type."""

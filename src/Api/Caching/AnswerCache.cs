@@ -5,6 +5,7 @@ using System.Text;
 using Microsoft.Extensions.Caching.Hybrid;
 using Microsoft.Extensions.Options;
 using ReconService.Api.Configuration;
+using ReconService.Api.Diagnostics;
 using ReconService.Api.Logging;
 using ReconService.Api.Pipeline;
 using Serilog;
@@ -13,12 +14,17 @@ namespace ReconService.Api.Caching;
 
 /// <summary>
 /// The cache step: repeated identical requests answered with the encoded bytes of the first answer (never tensors),
-/// through <see cref="HybridCache"/> (in-process; a registered <c>IDistributedCache</c> becomes its second level).
-/// The key is the endpoint, its route values, the answer's media type and a SHA-256 of the request body's bytes.
-/// Cacheable answers carry <c>X-Cache: hit</c> or <c>miss</c>; identical requests arriving together run once.
+/// through <see cref="HybridCache"/> (in-process; with <c>Cache:Redis</c> Redis is its second level, shared by replicas:
+/// <see cref="SharedAnswerStore"/>). The key is the model's identity (<see cref="ModelIdentity"/>), the operation (the
+/// endpoint's name), its route values, the answer's media type and a SHA-256 of the request body's bytes. Cacheable
+/// answers carry <c>X-Cache: hit</c> (from either level) or <c>miss</c>, counted in <c>recon.cache.lookups</c>;
+/// identical requests arriving together run once.
 /// </summary>
-public sealed class AnswerCache(HybridCache cache, IOptions<CacheOptions> options, IDiagnosticContext log)
+public sealed class AnswerCache(HybridCache cache, IOptions<CacheOptions> options, IDiagnosticContext log, ModelIdentity model, ReconMetrics metrics)
 {
+    /// <summary>First field of every key: the key's layout (changing it must change this).</summary>
+    public const string KeyVersion = "a1";
+
     /// <summary>Whether the cache is on (<c>Cache:Enabled</c>).</summary>
     public bool Enabled { get; } = options.Value.Enabled;
 
@@ -36,7 +42,8 @@ public sealed class AnswerCache(HybridCache cache, IOptions<CacheOptions> option
         var limit = options.Value.SizeLimitBytes;
         if (!Caches(expectedBytes)) return await run(http.RequestAborted);
         var ran = false;
-        var key = Key(http, mediaType, body.Span);
+        var operation = Pipeline.EnginePipeline.OperationName(http);
+        var key = Key(model.Value, operation, http, mediaType, body.Span);
         var answer = await cache.GetOrCreateAsync(key, async cancel =>
         {
             ran = true;
@@ -48,14 +55,22 @@ public sealed class AnswerCache(HybridCache cache, IOptions<CacheOptions> option
         if (ran && answer.Body.Length > limit) await cache.RemoveAsync(key, http.RequestAborted);
         http.Response.Headers["X-Cache"] = ran ? "miss" : "hit";
         log.Set(RequestFields.CacheHit, !ran);
+        metrics.RecordCacheLookup(operation, hit: !ran);
         return answer;
     }
 
-    /// <summary><c>endpoint|route values|media type|sha256(body)</c>.</summary>
-    public static string Key(HttpContext http, string mediaType, ReadOnlySpan<byte> body)
+    /// <summary><c>a1|model identity|operation|route values|media type|sha256(body)</c>.</summary>
+    public static string Key(string modelIdentity, string operation, HttpContext http, string mediaType, ReadOnlySpan<byte> body)
     {
         var route = string.Join("&", http.Request.RouteValues.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
-        return $"{http.GetEndpoint()?.DisplayName}|{route}|{mediaType}|{Convert.ToHexString(SHA256.HashData(body))}";
+        return $"{KeyVersion}|{modelIdentity}|{operation}|{route}|{mediaType}|{Convert.ToHexString(SHA256.HashData(body))}";
+    }
+
+    /// <summary>The operation named in a key made by <see cref="Key"/>; <c>other</c> for keys of other kinds (HybridCache's own).</summary>
+    public static string OperationOf(string key)
+    {
+        var parts = key.Split('|', 4);
+        return parts.Length == 4 && parts[0] == KeyVersion ? parts[2] : "other";
     }
 }
 
@@ -72,6 +87,7 @@ public static class AnswerCacheRegistration
         services.AddHybridCache().AddSerializer<EncodedAnswer, EncodedAnswerSerializer>();
         services.AddOptions<HybridCacheOptions>().Configure<IOptions<CacheOptions>>((hybrid, cache) =>
             hybrid.MaximumPayloadBytes = cache.Value.SizeLimitBytes);
+        services.AddReconSharedCache();
         services.AddSingleton<AnswerCache>();
         return services;
     }

@@ -23,6 +23,7 @@ public sealed class ConfigurationKeys
         [QueueOptions.Section] = typeof(QueueOptions),
         [ApiKeyOptions.Section] = typeof(ApiKeyOptions),
         [CorsOptions.Section] = typeof(CorsOptions),
+        [Hosting.DrainOptions.Section] = typeof(Hosting.DrainOptions),
         ["Viewer"] = typeof(ViewerKeys),
     };
 

@@ -17,6 +17,15 @@ public sealed class EngineHostOptions
     /// <summary><c>cpu</c>, <c>cuda</c> or <c>auto</c>.</summary>
     [System.ComponentModel.DataAnnotations.RegularExpression("^(cpu|cuda|auto)$", ErrorMessage = "Engine:Device must be cpu, cuda or auto")]
     public string Device { get; set; } = "cpu";
+
+    /// <summary>
+    /// Keep native memory that libtorch frees in the C heap for the next request (default true; see
+    /// <see cref="ReconService.Engine.Hosting.NativeAllocator"/>): large tensors reuse mapped pages instead of paying a page
+    /// fault per 4 KiB page, and resident memory stays at its high-water mark. False leaves glibc's defaults (blocks over
+    /// 32 MiB are mapped per allocation and returned when freed), so resident memory follows the memory budget
+    /// (<c>Limits:MaxEngineMemoryBytes</c>) more closely, at the cost of that page-fault time.
+    /// </summary>
+    public bool RetainFreedMemory { get; set; } = true;
 }
 
 /// <summary><c>Autoencoders:&lt;name&gt;</c>: one autoencoder family, named as requests name it.</summary>
@@ -60,6 +69,13 @@ public sealed class CacheOptions
     /// </summary>
     [System.ComponentModel.DataAnnotations.Range(1L, long.MaxValue)]
     public long SizeLimitBytes { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>
+    /// Redis connection string (StackExchange.Redis syntax, e.g. <c>redis:6379</c>): the cache's shared second level, so a
+    /// request answered by one replica is a hit on another. Empty (the default): in-process only. Timeouts default to 1 s
+    /// (connect) and 2 s (operations); Redis down never fails a request (<c>Caching/SharedAnswerStore.cs</c>).
+    /// </summary>
+    public string? Redis { get; set; }
 }
 
 /// <summary><c>Cors</c>: origins allowed to call the service from a browser (e.g. a viewer page on localhost).</summary>

@@ -4,7 +4,7 @@ using ReconService.Api.Hosting;
 
 namespace ReconService.Api.Health;
 
-/// <summary>Liveness (the process answers) and readiness (weights loaded).</summary>
+/// <summary>Liveness (the process answers) and readiness (weights loaded, not draining).</summary>
 public static class HealthEndpoints
 {
     private const string ReadyTag = "ready";
@@ -12,7 +12,9 @@ public static class HealthEndpoints
     /// <summary>Registers the readiness check.</summary>
     public static IServiceCollection AddReconHealth(this IServiceCollection services)
     {
-        services.AddHealthChecks().AddCheck<EngineReadyCheck>("engine", tags: [ReadyTag]);
+        services.AddHealthChecks()
+            .AddCheck<EngineReadyCheck>("engine", tags: [ReadyTag])
+            .AddCheck<DrainReadinessCheck>("drain", tags: [ReadyTag]);   // 503 from SIGTERM on (Hosting/Drain.cs)
         return services;
     }
 

@@ -1,21 +1,23 @@
 using System.Diagnostics;
 using ReconService.Api.Configuration;
 using ReconService.Api.Logging;
+using Microsoft.Extensions.Options;
 using ReconService.Engine.Hosting;
 
 namespace ReconService.Api.Hosting;
 
 /// <summary>Loads the engine in the background at start-up, so liveness answers while weights load.</summary>
 public sealed class EngineStartupService(EngineHost host, IEngineLoader loader, ModelLocator locator,
-    IHostApplicationLifetime lifetime, ILogger<EngineStartupService> logger) : BackgroundService
+    IHostApplicationLifetime lifetime, IOptions<EngineHostOptions> engineOptions, ILogger<EngineStartupService> logger) : BackgroundService
 {
     /// <inheritdoc />
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(() =>
     {
         var stopwatch = Stopwatch.StartNew();
         // Server settings measured in bench/ (see bench/README.md): keeping freed native memory spares large tensors a
-        // page fault per page. Loading runs with one intra-op thread; each request then sets its own count (EngineQueue).
-        NativeAllocator.RetainFreedMemory();
+        // page fault per page (Engine:RetainFreedMemory). Loading runs with one intra-op thread; each request then sets
+        // its own count (EngineQueue).
+        if (engineOptions.Value.RetainFreedMemory) NativeAllocator.RetainFreedMemory();
         TorchSharp.torch.set_num_threads(1);
         try
         {

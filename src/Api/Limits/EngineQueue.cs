@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Options;
 using ReconService.Api.Configuration;
+using ReconService.Api.Diagnostics;
 using ReconService.Api.Errors;
 
 namespace ReconService.Api.Limits;
@@ -10,7 +12,8 @@ namespace ReconService.Api.Limits;
 /// <see cref="LimitsOptions.MaxEngineMemoryBytes"/> leaves beside the requests already running. Up to
 /// <see cref="QueueOptions.Length"/> wait (oldest first, so a large request is not overtaken forever); beyond, 429
 /// with <c>Retry-After</c>. A wait ends with the client (<c>RequestAborted</c>) or after
-/// <see cref="QueueOptions.TimeoutSeconds"/> (503 with <c>Retry-After</c>).
+/// <see cref="QueueOptions.TimeoutSeconds"/> (503 with <c>Retry-After</c>). Each wait is recorded in
+/// <see cref="ReconMetrics"/> with its outcome.
 /// </summary>
 public sealed class EngineQueue
 {
@@ -18,11 +21,14 @@ public sealed class EngineQueue
     private readonly LinkedList<Waiter> _waiting = new();
     private int _running;
     private long _reservedBytes, _reservedPeak, _admitted, _rejected, _timedOut, _abandoned;
+    private readonly ReconMetrics? _metrics;
 
-    public EngineQueue(IOptions<QueueOptions> options, IOptions<LimitsOptions> limits)
+    /// <summary>The queue with <c>Queue</c>'s limits and <c>Limits:MaxEngineMemoryBytes</c>; waits recorded in <paramref name="metrics"/> when given.</summary>
+    public EngineQueue(IOptions<QueueOptions> options, IOptions<LimitsOptions> limits, ReconMetrics? metrics = null)
     {
         Options = options.Value;
         BudgetBytes = limits.Value.EngineMemoryBudgetBytes;
+        _metrics = metrics;
     }
 
     /// <summary>The configured limits.</summary>
@@ -47,14 +53,20 @@ public sealed class EngineQueue
     /// <exception cref="OperationCanceledException">The client left while waiting.</exception>
     public async ValueTask<EngineLease> EnterAsync(long workingMemoryBytes, CancellationToken requestAborted)
     {
+        var arrived = Stopwatch.GetTimestamp();
         Waiter waiter;
         LinkedListNode<Waiter> node;
         lock (_lock)
         {
-            if (_waiting.Count == 0 && Fits(workingMemoryBytes)) return Grant(workingMemoryBytes);
+            if (_waiting.Count == 0 && Fits(workingMemoryBytes))
+            {
+                _metrics?.RecordQueueWait(Stopwatch.GetElapsedTime(arrived), ReconMetrics.QueueOutcome.Admitted);
+                return Grant(workingMemoryBytes);
+            }
             if (_waiting.Count >= Options.Length)
             {
                 _rejected++;
+                _metrics?.RecordQueueWait(Stopwatch.GetElapsedTime(arrived), ReconMetrics.QueueOutcome.Rejected);
                 throw Busy(StatusCodes.Status429TooManyRequests,
                     $"the engine queue is full ({Options.Concurrency} running, {Options.Length} waiting; Queue:Concurrency, Queue:Length); retry later");
             }
@@ -65,7 +77,9 @@ public sealed class EngineQueue
         deadline.CancelAfter(TimeSpan.FromSeconds(Options.TimeoutSeconds));
         try
         {
-            return await waiter.Granted.Task.WaitAsync(deadline.Token);
+            var lease = await waiter.Granted.Task.WaitAsync(deadline.Token);
+            _metrics?.RecordQueueWait(Stopwatch.GetElapsedTime(arrived), ReconMetrics.QueueOutcome.Admitted);
+            return lease;
         }
         catch (OperationCanceledException)
         {
@@ -77,6 +91,8 @@ public sealed class EngineQueue
             }
             // Granted just as the wait ended: give the slot back rather than leak it.
             if (waiter.Granted.Task.IsCompletedSuccessfully) waiter.Granted.Task.Result.Dispose();
+            _metrics?.RecordQueueWait(Stopwatch.GetElapsedTime(arrived),
+                requestAborted.IsCancellationRequested ? ReconMetrics.QueueOutcome.Abandoned : ReconMetrics.QueueOutcome.TimedOut);
             if (requestAborted.IsCancellationRequested) throw;
             throw Busy(StatusCodes.Status503ServiceUnavailable,
                 $"no engine slot became free within {Options.TimeoutSeconds} s (Queue:TimeoutSeconds); retry later");

@@ -26,9 +26,13 @@ public sealed class RequestLimits(IOptions<LimitsOptions> options)
                 throw Over($"{input.Field}.shape",
                     $"expected at most {_limits.MaxTokensPerRequest} tokens × batch (Limits:MaxTokensPerRequest), got [{string.Join(", ", input.Shape)}]");
         }
+        if (plan.Operation is ITokenOperation tokens && tokens.TokenCount > _limits.MaxTokensPerRequest)
+            throw Over(tokens.TokensField, $"expected at most {_limits.MaxTokensPerRequest} tokens in all (Limits:MaxTokensPerRequest), got {tokens.TokenCount}");
         var (field, size) = plan.Inputs.Count > 0
             ? ($"{plan.Inputs[0].Field}.shape", $"shape [{string.Join(", ", plan.Inputs[0].Shape)}]")
-            : (plan.Outputs.Count > 0 ? "capture" : "tokens", $"captures [{string.Join(", ", plan.Outputs.Select(o => o.Name))}]");
+            : plan.Operation is ITokenOperation byTokens
+                ? (byTokens.TokensField, $"{byTokens.TokenCount} tokens")
+                : (plan.Outputs.Count > 0 ? "capture" : "tokens", $"captures [{string.Join(", ", plan.Outputs.Select(o => o.Name))}]");
         if (plan.OutputElements > _limits.MaxResponseElements)
             throw Over(field, $"the answer would hold {plan.OutputElements} values; expected at most {_limits.MaxResponseElements} " +
                               $"(Limits:MaxResponseElements), got {size}; send fewer tokens or a smaller batch");

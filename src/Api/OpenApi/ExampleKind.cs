@@ -3,7 +3,7 @@ namespace ReconService.Api.OpenApi;
 /// <summary>Which request example an endpoint shows in the OpenAPI document.</summary>
 public enum ExampleKind
 {
-    Activations, Gradients, Jvp, ResidDeltaAttn, ResidDeltaMlp, AttentionValues, Logits, Logprobs, Encode, LatentGradient, Forward, Tokenize,
+    Activations, Gradients, Jvp, ResidDeltaAttn, ResidDeltaMlp, AttentionValues, Logits, Logprobs, Encode, LatentGradient, Forward, Tokenize, Attribution,
 }
 
 /// <summary>Endpoint metadata naming the endpoint's example.</summary>

@@ -35,6 +35,41 @@ public sealed class RequestExamples(EngineHost host, GptTokenizer tokenizer)
         return _examples.TryGetValue(kind, out var examples) ? examples : [];
     }
 
+    /// <summary>The prompt of the attribution examples, and the next token they explain.</summary>
+    public const string AttributionPrompt = "And the", AttributionTarget = " LORD", AttributionDistractor = " king";
+
+    /// <summary>
+    /// "Which nodes make the model predict ' LORD' after 'And the'?": logit_diff against ' king' (the first token of each
+    /// text), neurons and heads; and, when an MLP autoencoder is loaded, the same with it spliced in and the top 3 nodes verified.
+    /// </summary>
+    private RequestExample[] AttributionExamples(IReconstitutionEngine engine)
+    {
+        var noRoute = new Dictionary<string, string>();
+        var vocabulary = engine.Config.NVocab;
+        var target = tokenizer.Encode(AttributionTarget)[0];
+        var distractor = tokenizer.Encode(AttributionDistractor)[0];
+        var prompt = tokenizer.Encode(AttributionPrompt);
+        // A model with a smaller vocabulary than GPT-2's (a test model) is asked about the ids folded into its own, as tokens.
+        var fits = prompt.Append(target).Append(distractor).All(t => t < vocabulary);
+        if (!fits) (target, distractor) = (target % vocabulary, distractor % vocabulary);
+        var loss = new AttributionLossRequest { Name = AttributionLossName.LogitDiff, TargetTokens = [target], DistractorTokens = [distractor] };
+        AttributionRequest Ask() => fits
+            ? new AttributionRequest { Prompt = AttributionPrompt, Loss = loss, TopK = 5 }
+            : new AttributionRequest { Tokens = new TokenSequences([[.. prompt.Select(t => t % vocabulary)]], batched: false), Loss = loss, TopK = 5 };
+        var list = new List<RequestExample>
+        {
+            new("lord", $"Which nodes make the model predict '{AttributionTarget}' (rather than '{AttributionDistractor}') after '{AttributionPrompt}'?",
+                Ask(), noRoute),
+        };
+        // Only families attribution splices (mlp.post_act, resid.delta_mlp, resid.delta_attn), an MLP one first.
+        AutoencoderInputType[] spliced = [AutoencoderInputType.MlpPostAct, AutoencoderInputType.ResidDeltaMlp, AutoencoderInputType.ResidDeltaAttn];
+        if (engine.Autoencoders.Values.Where(a => spliced.Contains(a.InputType))
+                .OrderBy(a => a.NodeType == NodeType.MlpAutoencoderLatent ? 0 : 1).ThenBy(a => a.Name, StringComparer.Ordinal).FirstOrDefault() is { } ae)
+            list.Add(new("lordWithAutoencoder", $"The same with autoencoder {ae.Name} spliced in, its latents and errors as nodes, the top 3 nodes verified",
+                Ask() with { Autoencoders = [ae.Name], VerifyTopN = 3 }, noRoute));
+        return [.. list];
+    }
+
     private Dictionary<ExampleKind, RequestExample[]> Build(IReconstitutionEngine engine)
     {
         var config = engine.Config;
@@ -118,6 +153,7 @@ public sealed class RequestExamples(EngineHost host, GptTokenizer tokenizer)
                 new LatentGradientRequest { Activations = input, LayerIndex = layer, LatentIndex = 0 }, route)];
         }
         examples[ExampleKind.Activations] = activations.ToArray();
+        examples[ExampleKind.Attribution] = AttributionExamples(engine);
         return examples;
     }
 

@@ -31,6 +31,16 @@ public static class SwaggerSetup
                               "application/x-safetensors (Content-Type, Accept), and takes output (positions, indices, topK, by, dtype).",
             });
             options.MapType<TensorPayload>(TensorSchema);
+            options.MapType<Models.Wire.TokenSequences>(() => new OpenApiSchema
+            {
+                Type = JsonSchemaType.Array,
+                Description = "Token ids of one sequence ([464, 3139]) or of a batch, as a list of lists ([[464, 3139], [818]]).",
+                Items = new OpenApiSchema { Type = JsonSchemaType.Integer | JsonSchemaType.Array, Items = new OpenApiSchema { Type = JsonSchemaType.Integer } },
+            });
+            options.MapType<Models.Wire.AllOrIndex>(() => new OpenApiSchema
+            {
+                Type = JsonSchemaType.Integer | JsonSchemaType.String, Description = "An index, or \"All\" (every index on that axis).",
+            });
             // Swagger UI's "Authorize" sends the key on /v1 requests (ApiKeys:Keys); the document and UI themselves are open.
             options.AddSecurityDefinition(ApiKeyScheme, new OpenApiSecurityScheme
             {

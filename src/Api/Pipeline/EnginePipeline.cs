@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using ReconService.Api.Caching;
+using ReconService.Api.Diagnostics;
 using ReconService.Api.Hosting;
 using ReconService.Api.Limits;
 using ReconService.Api.Logging;
@@ -15,6 +17,7 @@ namespace ReconService.Api.Pipeline;
 /// <summary>
 /// The request path of every engine endpoint, in one fixed order:
 /// ready → bind (strict) → plan → limits → cache → queue (memory budget) → dispose scope → run → reduce → encode → release.
+/// A request counts as in flight for the drain (<see cref="DrainState"/>) from before "ready" until its answer is written.
 /// Every refusal on the way is an exception answered by <see cref="Errors.ProblemExceptionHandler"/>.
 /// </summary>
 /// <remarks>
@@ -23,13 +26,14 @@ namespace ReconService.Api.Pipeline;
 /// the cache takes (at most <c>Cache:SizeLimitBytes</c>) are copied into bytes.
 /// </remarks>
 public sealed class EnginePipeline(EngineHost host, RequestBinder binder, IOutputReduction reduction, RequestLimits limits,
-    AnswerEncoders encoders, AnswerCache cache, EngineQueue queue, AnswerStatistics answers, IDiagnosticContext log)
+    AnswerEncoders encoders, AnswerCache cache, EngineQueue queue, AnswerStatistics answers, IDiagnosticContext log, ReconMetrics metrics, DrainState drain)
 {
     /// <summary>Serves one request to <paramref name="endpoint"/>.</summary>
     public async Task RunAsync<TRequest, TResult, TResponse>(HttpContext http, EngineEndpoint<TRequest, TResult, TResponse> endpoint)
         where TRequest : TensorRequest where TResult : IEngineResult
     {
-        var engine = host.Engine;                                                          // ready: 503 while the model loads
+        using var inFlight = drain.Enter();                                               // ready: 503 while draining
+        var engine = host.Engine;                                                          //   or while the model loads
         using var body = await RequestBody.ReadAsync(http.Request);                       // bind: the body's bytes (413),
         var request = binder.Bind<TRequest>(http.Request, body.Memory);                   //   strictly, JSON or safetensors (400 naming the field; 415)
         var operation = await endpoint.Operation(request, http);                          //   its tensors checked against their data (400)
@@ -59,12 +63,14 @@ public sealed class EnginePipeline(EngineHost host, RequestBinder binder, IOutpu
         {
             IAnswerBody body;
             IntraOpThreads.Apply(queue.ThreadsForThisRequest());
+            var started = Stopwatch.GetTimestamp();
             using (torch.NewDisposeScope())                                               // dispose scope: every tensor of the request
             {
                 var result = engine.Run(plan);                                            // run (422 on overflow)
                 var response = endpoint.Answer(result, answer);                           // reduce: answer tensors kept past the scope
                 body = encoder.Prepare(response, answer.Memory);                          // encode: from the tensors' own memory
             }
+            metrics.RecordEngineTime(OperationName(http), Stopwatch.GetElapsedTime(started));
             slot.KeepForAnswer(body.HeldBytes);                                           // the slot back; the answer's memory stays reserved
             answer.Memory.Hold(slot);
             return body;
@@ -81,10 +87,22 @@ public sealed class EnginePipeline(EngineHost host, RequestBinder binder, IOutpu
     private static long TensorBytes<TResult>(EnginePlan<TResult> plan) where TResult : IEngineResult =>
         plan.Outputs.Sum(o => o.Elements * (TensorDtypes.FromWireName(o.Dtype)?.Size() ?? sizeof(float)));
 
+    /// <summary>
+    /// The endpoint's name (<c>activations</c>, <c>gradients</c>, …), else its route pattern: the <c>operation</c> tag of
+    /// the service's metrics and part of the cache key, so it must tell endpoints apart (names are unique, and so are patterns).
+    /// </summary>
+    public static string OperationName(HttpContext http) => http.GetEndpoint() switch
+    {
+        { } e when e.Metadata.GetMetadata<IEndpointNameMetadata>() is { } name => name.EndpointName,
+        RouteEndpoint route => route.RoutePattern.RawText ?? route.DisplayName ?? "unknown",
+        { DisplayName: { } display } => display,
+        _ => "unknown",
+    };
+
     /// <summary>The request-completed event's fields: tokens (the first input's, or a forward pass's), layer, node type, autoencoder.</summary>
     private void Describe<TRequest, TResult>(TRequest request, EnginePlan<TResult> plan, HttpContext http) where TResult : IEngineResult
     {
-        long? tokens = plan.Inputs.Count > 0 ? plan.Inputs[0].Shape[^2] : (plan.Operation as ForwardOperation)?.Tokens.Length;
+        long? tokens = plan.Inputs.Count > 0 ? plan.Inputs[0].Shape[^2] : (plan.Operation as ForwardOperation)?.Tokens.Length ?? (plan.Operation as ITokenOperation)?.TokenCount;
         if (tokens is not null) log.Set(RequestFields.Tokens, tokens);
         foreach (var (field, property) in LoggedFields<TRequest>.Properties)
             if (property.GetValue(request) is { } value) log.Set(field, value);

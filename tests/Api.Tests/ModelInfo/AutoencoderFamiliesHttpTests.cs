@@ -106,6 +106,24 @@ public sealed class AutoencoderFamiliesHttpTests : IDisposable
     }
 
     [SkippableFact]
+    public async Task AttributionRefusesToSpliceResidualStreamFamiliesAndTranscodersNamingTheFamily()
+    {
+        // Not built yet (issue 12): the splice handles mlp.post_act, resid.delta_mlp and resid.delta_attn families only.
+        using var factory = Service();
+        var client = await factory.ReadyClientAsync();
+        foreach (var (name, input) in new[] { ("res", "resid.pre"), ("tc", "ln_2.normalized") })
+        {
+            using var response = await client.PostJsonAsync("/v1/attribution", new JsonObject
+            {
+                ["tokens"] = new JsonArray(1, 2, 3), ["loss"] = new JsonObject { ["name"] = "probs", ["targetTokens"] = new JsonArray(4) },
+                ["autoencoders"] = new JsonArray(name),
+            });
+            var problem = await response.AssertProblemAsync(System.Net.HttpStatusCode.UnprocessableEntity, "autoencoders[0]");
+            Assert.Contains(input, problem.GetProperty("detail").GetString());
+        }
+    }
+
+    [SkippableFact]
     public async Task OpenApiExamplesSendEachFamilyTheResidualItReadsAndSucceed()
     {
         using var factory = Service("a_tc"); // the transcoder first: encode's example (one family, named by the route) is its ln_2.normalized
