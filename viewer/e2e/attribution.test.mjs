@@ -2,7 +2,7 @@
 // running ReconService: the request the URL alone makes, the table's order and values, sorting, the trace trail
 // (breadcrumbs, Back), ablations (the new loss beside the old), verifyTopN (exact changes beside the estimates), the
 // per-token sums, a unit page from a row, and the URL round trip; every number against the service's own answer to the
-// same request, sent here from Node. Skipped, saying so, while the service has no /v1/attribution.
+// same request, sent here from Node. Fails when the service has no /v1/attribution.
 // Screenshots: test-output/attribution-*.png.
 
 import { after, before, describe, it } from "node:test";
@@ -15,7 +15,6 @@ import {
   newPage,
   open,
   openBrowser,
-  post,
   postOk,
   PROMPT,
   readData,
@@ -27,10 +26,6 @@ import {
 } from "./helpers.mjs";
 
 await waitForService();
-// Served when the route exists: an empty body is then refused as a bad request (4xx), not 404/405.
-const probe = await post("/v1/attribution", {});
-const served = probe.status !== 404 && probe.status !== 405;
-const skip = served ? false : "the service has no POST /v1/attribution yet (api.md \"Attribution\"): node-table checks skipped";
 
 let session;
 let page;
@@ -110,7 +105,6 @@ function baseRequest(target, distractor) {
 }
 
 before(async () => {
-  if (!served) return;
   reference.model = await getJson("/v1/model");
   reference.forward = await postOk("/v1/forward", { prompt: PROMPT, capture: [], topK: 5 });
   reference.tokens = reference.forward.tokens;
@@ -124,7 +118,7 @@ after(async () => {
   await session?.browser.close();
 });
 
-describe("node table against the live service", { concurrency: 1, skip }, () => {
+describe("node table against the live service", { concurrency: 1 }, () => {
   it("?prompt&view=attribution&target&distractor alone asks for neurons and heads, logit_diff at the last position, top 10", async () => {
     // A distractor other than the default second prediction, so that the URL, not a default, decides.
     const [target, , distractor] = reference.top;
@@ -287,7 +281,7 @@ describe("node table against the live service", { concurrency: 1, skip }, () => 
     const [, layer, indices] = row.node.split(":");
     const ablation = { nodeType: "mlp_neuron", layerIndex: Number(layer), tensorIndices: indices.split(",").map(Number), value: 0 };
     const answer = await expectRequest(
-      () => page.check(`#node-table-table tr[data-node="${row.node}"] input.ablate`),
+      () => page.click(`#node-table-table tr[data-node="${row.node}"] input.ablate`),
       { ...baseRequest(target, distractor), ablations: [ablation] },
       "ablation",
     );
@@ -298,6 +292,7 @@ describe("node table against the live service", { concurrency: 1, skip }, () => 
     const still = (await shownTable()).find((r) => r.node === row.node);
     if (still) assert.ok(still.ablated, "the ablated row is marked");
     assert.deepEqual(new URL(page.url()).searchParams.getAll("ablate"), [`mlp_neuron:${layer}:${indices}`]);
+    assert.deepEqual((await readData(page, "#ablations button.ablation")).map((b) => b.node), [`mlp_neuron:${layer}:${indices}`], "the ablation is listed");
     await screenshot(page, "ablation");
 
     // A head too: TDB's ablation of its query token for every key.
@@ -306,7 +301,7 @@ describe("node table against the live service", { concurrency: 1, skip }, () => 
       const [, hl, hi] = head.node.split(":");
       const [q, , h] = hi.split(",").map(Number);
       const both = await expectRequest(
-        () => page.check(`#node-table-table tr[data-node="${head.node}"] input.ablate`),
+        () => page.click(`#node-table-table tr[data-node="${head.node}"] input.ablate`),
         { ...baseRequest(target, distractor), ablations: [ablation, { nodeType: "attention_head", layerIndex: Number(hl), tensorIndices: [q, "All", h], value: 0 }] },
         "two ablations",
       );
@@ -380,9 +375,10 @@ describe("node table against the live service", { concurrency: 1, skip }, () => 
     await fresh.close();
   });
 
-  it("an autoencoder spliced in: its latents and error nodes in the table; a latent traced names its autoencoder", async (t) => {
-    const ae = reference.model.autoencoders[0];
-    if (!ae) return t.skip("the service has no autoencoder loaded");
+  it("an autoencoder spliced in: its latents and error nodes in the table; a latent traced names its autoencoder", async () => {
+    // The default model's mlp_post_act (attribution splices mlp.post_act, resid.delta_mlp and resid.delta_attn families).
+    const ae = reference.model.autoencoders.find((a) => ["mlp.post_act", "resid.delta_mlp", "resid.delta_attn"].includes(a.inputType));
+    assert.ok(ae, "the service has an autoencoder attribution can splice");
     const [target, distractor] = reference.top;
     const expected = { ...baseRequest(target, distractor), autoencoders: [ae.name] };
     const bodies = await requestsDuring(page, "/v1/attribution", async () => {

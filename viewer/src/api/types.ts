@@ -214,7 +214,6 @@ export interface AttributionAblation {
 /**
  * `POST /v1/attribution`: TDB's node table for one sequence.
  * @wire POST /v1/attribution request
- * @planned
  */
 export interface AttributionRequest {
   tokens?: number[];
@@ -260,10 +259,7 @@ export interface AttributionVerification extends AttributionNode {
   ablatedValue: number;
 }
 
-/**
- * @wire POST /v1/attribution response
- * @planned
- */
+/** @wire POST /v1/attribution response */
 export interface AttributionResponse {
   tokens: number[];
   /** After ablations; absent for a trace other than `V`. */

@@ -4,7 +4,7 @@
 // toggles with the new loss beside the old; verifyTopN's exact loss changes beside the first-order estimates.
 // State: target, distractor, loss, position, ae, topk, verify, trail, ablate, sort.
 
-import { api, ApiError } from "../api/client.js";
+import { api } from "../api/client.js";
 import { decodeTensor } from "../api/tensor.js";
 import type {
   AttributionAblation,
@@ -135,14 +135,8 @@ export function sortRows(rows: AttributionNode[], sort: SortSpec): AttributionNo
   return indexed.map((x) => x.row);
 }
 
-async function loadAttribution(request: AttributionRequest): Promise<AttributionResponse> {
-  try {
-    return await cached(`attribution:${JSON.stringify(request)}`, () => api.attribution(request));
-  } catch (e) {
-    if (e instanceof ApiError && (e.status === 404 || e.status === 405))
-      throw new ApiError(e.status, "No node table", "This service does not offer POST /v1/attribution yet (api.md \"Attribution\"); the other views work.", undefined);
-    throw e;
-  }
+function loadAttribution(request: AttributionRequest): Promise<AttributionResponse> {
+  return cached(`attribution:${JSON.stringify(request)}`, () => api.attribution(request));
 }
 
 export async function renderAttribution(run: PromptRun): Promise<void> {
