@@ -272,6 +272,29 @@ describe("node table against the live service", { concurrency: 1 }, () => {
     await fresh.close();
   });
 
+  it("a head traced through V keeps the loss: the request sends both, the page shows the loss and the traced value", async () => {
+    const [target, distractor] = reference.top;
+    await open(page, `?prompt=${encodeURIComponent(PROMPT)}&view=attribution&target=${target}&distractor=${distractor}`);
+    await page.waitForSelector("#node-table-table");
+    const head = (await shownTable()).find((r) => r.node.startsWith("attention_head:"));
+    assert.ok(head, "a head in the table");
+    const [, layer, indices] = head.node.split(":");
+    const trace = { nodeType: "attention_head", layerIndex: Number(layer), tensorIndices: indices.split(",").map(Number), attentionTraceType: "V" };
+    const traced = await expectRequest(
+      () => page.click(`#node-table-table tr[data-node="${head.node}"] button.trace[data-trace-type="V"]`),
+      { ...baseRequest(target, distractor), trace },
+      "V trace",
+    );
+    assert.ok(traced.loss !== undefined && traced.tracedValue !== undefined, "a V trace answers the loss and the traced value");
+    await checkLoss(traced);
+    assertClose(Number(await page.getAttribute("#attr-loss-line .traced", "data-value")), traced.tracedValue, "traced value");
+    await checkTable(traced);
+    assert.deepEqual(new URL(page.url()).searchParams.getAll("trail"), [`${head.node}:V`]);
+    await page.click("#trace-back");
+    await page.waitForFunction(() => document.querySelectorAll("#breadcrumbs .crumb").length === 1);
+    await settled(page);
+  });
+
   it("ablates a node: the new loss beside the old, as the API computes them", async () => {
     const [target, distractor] = reference.top;
     await open(page, `?prompt=${encodeURIComponent(PROMPT)}&view=attribution&target=${target}&distractor=${distractor}`);
