@@ -332,6 +332,28 @@ public sealed class AttributionFamiliesTests(GoldenFamilies golden) : IClassFixt
     }
 
     [SkippableFact]
+    public void ATraceSeesResidualSplicesAtAndBeforeTheResidualItReadsAndNothingAfter()
+    {
+        golden.Require();
+        using var scope = NewDisposeScope();
+        var layer = golden.Sets["tc"].Layers.Keys.Max();
+        var key = layer.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var trace = new AttributionTraceSpec(NodeType.MlpAutoencoderLatent, layer, [6, 0], Autoencoder: "tc");
+        using var alone = golden.Engine!.Compute(Spec("tc") with { Loss = null, Trace = trace });
+        using var spliced = golden.Engine.Compute(Spec("tc", "res_mid", "res_post") with { Loss = null, Trace = trace, VerifyTopN = 10 });
+        var r = spliced.Results[0];
+        Assert.Equal(alone.Results[0].TracedValue!.Value, r.TracedValue!.Value, 5);
+        // resid.post_attn at the traced layer is the residual the latent reads: its latents and error are upstream.
+        var mid = r.Scalars!["act_times_grad"]["online_autoencoder_act_times_grad:res_mid"][key];
+        Assert.True(mid.abs().sum().item<float>() > 0);
+        Assert.True(r.Scalars["direction_write"]["online_residual_autoencoder_error_write_to_final_residual_grad:res_mid"][key].abs().sum().item<float>() > 0);
+        // resid.post_mlp at the traced layer comes after it.
+        Assert.Equal(0f, r.Scalars["act_times_grad"]["online_autoencoder_act_times_grad:res_post"][key].abs().sum().item<float>());
+        Assert.Equal(0f, r.Scalars["direction_write"]["online_autoencoder_write_to_final_residual_grad:res_post"][key].abs().sum().item<float>());
+        Assert.All(r.Verification!, v => Assert.True(double.IsFinite(v.ExactChange)));
+    }
+
+    [SkippableFact]
     public void EveryFamilyAtOnceKeepsTheLossAndOrdersResidualFamiliesLast()
     {
         golden.Require();
