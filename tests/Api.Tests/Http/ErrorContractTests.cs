@@ -11,7 +11,8 @@ namespace ReconService.Api.Tests.Http;
 [Collection(DefaultModel.Name)]
 public sealed class ErrorContractTests(DefaultModelService service)
 {
-    private sealed record Case(string Path, Func<DefaultModelService, string> Body, HttpStatusCode Status, string Field, string? Says = null);
+    private sealed record Case(string Path, Func<DefaultModelService, string> Body, HttpStatusCode Status, string Field, string? Says = null,
+        string? Accept = null);
 
     private static string Json(JsonNode node) => node.ToJsonString();
 
@@ -52,7 +53,10 @@ public sealed class ErrorContractTests(DefaultModelService service)
             s => Json(s.Requests.Activations(values: Enumerable.Repeat(3e38f, 3 * s.DModel).ToArray())),
             HttpStatusCode.UnprocessableEntity, "activations", "overflowed float32"),
         ["prompt and tokens together"] = new("/v1/forward", _ => "{\"prompt\": \"In\", \"tokens\": [1]}", HttpStatusCode.BadRequest, "prompt"),
-        ["an Accept the service cannot write"] = new("/v1/logits", s => Json(s.Requests.Final()), HttpStatusCode.NotAcceptable, "Accept"),
+        ["an Accept the service cannot write"] = new("/v1/logits", s => Json(s.Requests.Final()), HttpStatusCode.NotAcceptable, "Accept",
+            Accept: "text/csv, application/problem+json;q=0.1"),
+        ["an Accept that is not a media type"] = new("/v1/logits", s => Json(s.Requests.Final()), HttpStatusCode.NotAcceptable, "Accept",
+            "is not a media type", Accept: "@@@"),
     };
 
     public static TheoryData<string> Names() => [.. Cases.Keys];
@@ -66,7 +70,7 @@ public sealed class ErrorContractTests(DefaultModelService service)
         {
             Content = new StringContent(c.Body(service), System.Text.Encoding.UTF8, "application/json"),
         };
-        if (c.Status == HttpStatusCode.NotAcceptable) request.Headers.TryAddWithoutValidation("Accept", "text/csv, application/problem+json;q=0.1");
+        if (c.Accept is not null) request.Headers.TryAddWithoutValidation("Accept", c.Accept);
         using var response = await service.Client.SendAsync(request);
         var problem = await response.AssertProblemAsync(c.Status, c.Field);
         Assert.Equal(c.Field, problem.GetProperty("field").GetString());
