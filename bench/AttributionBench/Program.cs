@@ -5,6 +5,7 @@ using ReconService.Engine.Attribution;
 using ReconService.Engine.Hooks;
 using ReconService.Engine.Loading;
 using ReconService.Engine.Model;
+using ReconService.Models;
 using ReconService.Models.Wire;
 using static TorchSharp.torch;
 
@@ -13,6 +14,9 @@ using static TorchSharp.torch;
 // spliced in, each against one plain forward pass over the same tokens (full logits, no autograd), interleaved, medians.
 //   dotnet run -c Release --project bench/AttributionBench -- [--tokens 64,256] [--reps 5] [--threads 1]
 //   dotnet run -c Release --project bench/AttributionBench -- --memory --tokens 1024 [--autoencoder] [--dense]
+//     [--family transcoder|resid.pre|resid.post_attn|resid.post_mlp [--latents 4096]]
+// --family splices (instead of the 32k mlp.post_act autoencoder) a random in-memory family at every layer: a transcoder
+// from ln_2.normalized to resid.delta_mlp, or a residual-stream autoencoder (layer_norm normalisation, centred input).
 // --memory: one node table (no timing) measuring the process's peak resident memory above what it held before the run
 // (VmHWM after resetting it through /proc/self/clear_refs, glibc's freed memory trimmed first) next to the plan's
 // working-memory estimate; run one token count per process so that no earlier run's freed pages are reused.
@@ -26,7 +30,10 @@ var cache = Environment.GetEnvironmentVariable("RECON_BENCH_WEIGHTS") ?? "/work/
 var weights = BenchWeights.Ensure(cache, Console.WriteLine);
 var model = new Transformer(ModelLoader.Load(weights.ModelFolder));
 var autoencoder = AutoencoderLoader.Load("sae", weights.AutoencoderFolder);
-using var engine = new AttributionEngine(model, new Dictionary<string, ReconService.Engine.Autoencoders.AutoencoderSet> { ["sae"] = autoencoder });
+var families = new Dictionary<string, ReconService.Engine.Autoencoders.AutoencoderSet> { ["sae"] = autoencoder };
+var familyName = Array.IndexOf(args, "--family") >= 0 ? Arg("--family", "") : null;
+if (familyName is not null) families["family"] = RandomFamily(familyName, int.Parse(Arg("--latents", "4096"), CultureInfo.InvariantCulture));
+using var engine = new AttributionEngine(model, families);
 if (memoryProbe)
 {
     foreach (var n in tokenCounts) MemoryProbe(n);
@@ -82,7 +89,7 @@ void MemoryProbe(int n)
         Loss = new AttributionLossSpec(AttributionLossName.LogitDiff, [11], [12]),
         TopK = 20,
         Dense = args.Contains("--dense"),
-        Autoencoders = args.Contains("--autoencoder") ? ["sae"] : [],
+        Autoencoders = familyName is not null ? ["family"] : args.Contains("--autoencoder") ? ["sae"] : [],
     };
     var plan = engine.Plan(spec);
     if (spec.Autoencoders.Count > 0) engine.Compute(spec with { Sequences = [[1, 2]] }).Dispose(); // the kept write vectors, made once
@@ -95,8 +102,27 @@ void MemoryProbe(int n)
     var seconds = sw.Elapsed.TotalSeconds;
     var peak = Status("VmHWM");
     Console.WriteLine($"# attribution memory {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {n} tokens{(spec.Dense ? ", dense" : "")}" +
-        $"{(spec.Autoencoders.Count > 0 ? ", 32k autoencoder" : "")}: peak RSS above the start {(peak - before) >> 20} MiB, " +
+        $"{(familyName is not null ? $", {familyName} family of {families["family"].Layers[0].NLatents} latents at every layer" : spec.Autoencoders.Count > 0 ? ", 32k autoencoder" : "")}: peak RSS above the start {(peak - before) >> 20} MiB, " +
         $"estimate {plan.WorkingMemoryBytes >> 20} MiB, {seconds:F1} s, {get_num_threads()} thread(s)");
+}
+
+ReconService.Engine.Autoencoders.AutoencoderSet RandomFamily(string inputType, int nLatents)
+{
+    var d = model.Config.DModel;
+    var transcoder = inputType == "transcoder";
+    var type = transcoder ? AutoencoderInputType.Ln2Normalized
+        : System.Text.Json.JsonSerializer.Deserialize<AutoencoderInputType>($"\"{inputType}\"");
+    var generator = new Generator(5);
+    Tensor R(params long[] shape) => (randn(shape, generator: generator) * 0.05f).DetachFromDisposeScope();
+    var layers = Enumerable.Range(0, model.Config.NLayers).ToDictionary(l => l, _ => transcoder
+        ? new ReconService.Engine.Autoencoders.Autoencoder(zeros(d).DetachFromDisposeScope(), R(nLatents, d), R(nLatents), R(d, nLatents),
+            AutoencoderActivation.ReLU, decoderBias: R(d))
+        : new ReconService.Engine.Autoencoders.Autoencoder(R(d), R(nLatents, d), R(nLatents), R(d, nLatents), AutoencoderActivation.ReLU,
+            preprocessing: new ReconService.Engine.Autoencoders.AutoencoderPreprocessing(CentreInput: true, Normalization: AutoencoderNormalization.LayerNorm)));
+    return new ReconService.Engine.Autoencoders.AutoencoderSet("family", type, layers)
+    {
+        OutputType = transcoder ? AutoencoderInputType.ResidDeltaMlp : null,
+    };
 }
 
 static long Status(string key) =>

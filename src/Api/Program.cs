@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using ReconService.Api.Attribution;
 using ReconService.Api.Autoencoders;
 using ReconService.Api.Diagnostics;
@@ -38,4 +39,16 @@ app.MapMetrics();
 app.MapPrometheus();
 app.MapTokenize();
 
-app.Run();
+var testing = app.Environment.IsEnvironment("Testing"); // read now: the host's services are disposed once Run fails
+try
+{
+    app.Run();
+}
+catch (Exception e) when (e is OptionsValidationException or IOException && !testing)
+{
+    // A refused configuration (an unknown key, a value out of range) or a port in use: one line naming the cause and
+    // exit code 1, not an unhandled exception's abort (134). The tests' host (environment Testing) sees the exception.
+    Console.Error.WriteLine($"Start-up refused: {(e is OptionsValidationException v ? string.Join("; ", v.Failures) : e.Message)}");
+    return 1;
+}
+return 0;

@@ -1,4 +1,6 @@
-// DOM helpers: element construction, colour scales, token display.
+// DOM helpers: element construction, colour scales, numbers, tokens as coloured text.
+
+import type { TokenText } from "./tokens.js";
 
 type Attrs = Record<string, string | number | boolean | undefined>;
 
@@ -18,11 +20,6 @@ export function el<K extends keyof HTMLElementTagNameMap>(
     node.append(typeof child === "string" ? document.createTextNode(child) : child);
   }
   return node;
-}
-
-/** Shows whitespace in a token so that chips and cells stay readable. */
-export function showToken(token: string): string {
-  return token.replace(/\n/g, "\u21b5").replace(/\t/g, "\u2192").replace(/ /g, "\u00b7");
 }
 
 /**
@@ -56,4 +53,39 @@ export function fmt(value: number): string {
 /** Removes all children of `node` and appends `children`. */
 export function replace(node: Element, ...children: (Node | string)[]): void {
   node.replaceChildren(...children);
+}
+
+/** Exactly three decimals, as the node table shows values; the exact value goes in `data-value`. */
+export function fixed3(value: number): string {
+  if (!Number.isFinite(value)) return fmt(value);
+  const text = value.toFixed(3);
+  return text === "-0.000" ? "0.000" : text;
+}
+
+/**
+ * The prompt as coloured text: one span per token (`data-token`, `data-value`), its background the value on a
+ * symmetric scale; newlines shown as `↵` and kept as line breaks, a token that completes no character shown by its
+ * bytes.
+ */
+export function colouredText(texts: TokenText[], values: number[], attrs: Record<string, string | number> = {}, title?: (t: number) => string): HTMLElement {
+  const scale = maxAbs(values);
+  return el(
+    "p",
+    { class: "coloured-text", ...attrs },
+    ...texts.map((tt, t) => {
+      const x = values[t] ?? Number.NaN;
+      const partial = tt.text === "";
+      return el(
+        "span",
+        {
+          class: partial ? "tok partial" : "tok",
+          "data-token": t,
+          "data-value": x,
+          title: `#${t} ${JSON.stringify(tt.text)}${tt.hex ? ` [${tt.hex}]` : ""}: ${title ? title(t) : x}`,
+          style: `background:${heatColour(x, scale)}`,
+        },
+        partial ? tt.label : tt.text.replace(/\n/g, "\u21b5\n"),
+      );
+    }),
+  );
 }

@@ -85,8 +85,10 @@ public static class AnswerCacheRegistration
         services.AddOptions<Microsoft.Extensions.Caching.Memory.MemoryCacheOptions>().Configure<IOptions<CacheOptions>>((memory, cache) =>
             memory.SizeLimit = cache.Value.SizeLimitBytes);
         services.AddHybridCache().AddSerializer<EncodedAnswer, EncodedAnswerSerializer>();
+        // The pipeline admits an answer by its least size (base64); a list-encoded one can come out up to ~4× longer and is
+        // then removed by GetOrRunAsync. HybridCache's own bound sits above that, so such an answer is not logged as an error.
         services.AddOptions<HybridCacheOptions>().Configure<IOptions<CacheOptions>>((hybrid, cache) =>
-            hybrid.MaximumPayloadBytes = cache.Value.SizeLimitBytes);
+            hybrid.MaximumPayloadBytes = (int)Math.Min(int.MaxValue, 4 * cache.Value.SizeLimitBytes + 4096));
         services.AddReconSharedCache();
         services.AddSingleton<AnswerCache>();
         return services;

@@ -117,7 +117,14 @@ public sealed class AnswerEncoders(IEnumerable<IAnswerEncoder> encoders)
     public IAnswerEncoder For(HttpRequest request)
     {
         var accept = request.GetTypedHeaders().Accept;
-        if (accept.Count == 0) return _encoders[0];
+        if (accept.Count == 0)
+        {
+            // Absent means JSON; present but unparsable (the parser drops what it cannot read) is not "anything".
+            var raw = request.Headers.Accept.ToString();
+            if (string.IsNullOrWhiteSpace(raw)) return _encoders[0];
+            throw new ProblemException(StatusCodes.Status406NotAcceptable, "Accept",
+                $"'{(raw.Length > 40 ? raw[..40] : raw)}' is not a media type; expected {string.Join(" or ", _encoders.Select(e => e.MediaType))}");
+        }
         foreach (var type in accept.OrderByDescending(a => a.Quality ?? 1))
         {
             if (type.Quality == 0) continue;

@@ -1,5 +1,6 @@
 using ReconService.Engine.Hooks;
 using ReconService.Engine.Model;
+using ReconService.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -53,7 +54,8 @@ internal sealed class AttributedPass(Transformer model, AttributionPlan plan, IR
         RunFrom(0, embedded);
     }
 
-    /// <summary>Runs layers <paramref name="start"/>.. from the residual before layer <paramref name="start"/> <c>[B, T, d_model]</c>.</summary>
+    /// <summary>Runs layers <paramref name="start"/>.. from the residual before layer <paramref name="start"/> <c>[B, T, d_model]</c>
+    /// (before any <c>resid.pre</c> splice there).</summary>
     public void RunFrom(int start, Tensor residual)
     {
         using var grad = WithGrad ? enable_grad() : no_grad();
@@ -61,15 +63,40 @@ internal sealed class AttributedPass(Transformer model, AttributionPlan plan, IR
         if (WithGrad) resid.requires_grad_(true);
         if (start == 0) Embedding = resid;
         var hooks = Hooks();
-        if (start == 0 && plan.Trace is { Side: BlockSide.Attention, Layer: 0 }) TraceResidual = resid;
         for (var l = start; l < model.Config.NLayers; l++)
         {
             if (KeepLayerInputs) LayerInputs[l] = resid.detach();
+            resid = SpliceResidual(AutoencoderInputType.ResidPre, l, resid);
+            // The residual an attention-side node reads, after any resid.pre splice (so latents there are upstream of it).
+            if (plan.Trace is { Side: BlockSide.Attention } trace && trace.Layer == l) TraceResidual = resid;
             resid = model.Layer(l).Forward(resid, hooks).Value;
+            resid = SpliceResidual(AutoencoderInputType.ResidPostMlp, l, resid);
         }
         FinalResidual = resid;
         var final = LogitPosition is int p ? resid.narrow(1, p, 1) : resid;
         Logits = model.Unembed(final, hooks).Value;
+    }
+
+    /// <summary>The splices of residual-stream families on <paramref name="point"/> at <paramref name="layer"/>, between layers.</summary>
+    private Tensor SpliceResidual(AutoencoderInputType point, int layer, Tensor resid)
+    {
+        foreach (var family in plan.Splices)
+            if (family.Side == BlockSide.Residual && family.Set.InputType == point && family.Set.Layers.ContainsKey(layer))
+                resid = Splice(family, layer, resid, resid);
+        return resid;
+    }
+
+    /// <summary>Runs one family's splice at <paramref name="layer"/>: <paramref name="x"/> encoded, <paramref name="y"/> replaced.</summary>
+    private Tensor Splice(SplicedFamily family, int layer, Tensor x, Tensor y)
+    {
+        var mine = ablations.Where(a => a.Splice == family.Index && a.Layer == layer).ToList();
+        // Without latent or error ablations a splice's output is its input: only a recording pass needs it.
+        if (!Record && mine.Count == 0) return y;
+        var output = AutoencoderSplice.Run(family.Set.Layers[layer], x, y,
+            [.. mine.Where(a => a.Target == AblationTarget.Latent)], [.. mine.Where(a => a.Target == AblationTarget.Error)],
+            perTokenError: !family.WritesThroughMlpOut, out var record);
+        if (Record) Splices[(family.Index, layer)] = record;
+        return output;
     }
 
     private HookTree Hooks()
@@ -93,27 +120,28 @@ internal sealed class AttributedPass(Transformer model, AttributionPlan plan, IR
             hooks.Append("resid.torso.mlp.post_act.fwd", Save(PostAct));
             hooks.Append("resid.torso.delta_mlp.fwd", Save(DeltaMlp));
         }
-        foreach (var splice in plan.Splices)
+        // In fwd2, in this order: splices on the residual and block outputs; then transcoders' inputs (read after any
+        // resid.post_attn splice, as the MLP reads it); then the residual an MLP-side traced node reads.
+        foreach (var splice in plan.Splices.Where(s => s.Location is not null && !s.IsTranscoder))
         {
             var family = splice;
-            // Without latent or error ablations a splice's output is its input: only a recording pass needs it.
-            if (!Record && !ablations.Any(a => a.Splice == family.Index)) continue;
-            hooks.Append(family.Location + ".fwd2", (x, c) =>
+            hooks.Append(family.Location + ".fwd2", (x, c) => Splice(family, c.Layer!.Value, x.Value, x.Value), family.Set.Layers.Keys);
+        }
+        var transcoderInputs = new Dictionary<(int Splice, int Layer), Tensor>();
+        foreach (var splice in plan.Splices.Where(s => s.IsTranscoder))
+        {
+            var family = splice;
+            hooks.Append(family.InputLocation + ".fwd2", (x, c) => { transcoderInputs[(family.Index, c.Layer!.Value)] = x.Value; return x; },
+                family.Set.Layers.Keys);
+            hooks.Append(family.Location + ".fwd2", (y, c) =>
             {
                 var layer = c.Layer!.Value;
-                var mine = ablations.Where(a => a.Splice == family.Index && a.Layer == layer).ToList();
-                var output = AutoencoderSplice.Run(family.Set.Layers[layer], x.Value,
-                    [.. mine.Where(a => a.Target == AblationTarget.Latent)], [.. mine.Where(a => a.Target == AblationTarget.Error)],
-                    perTokenError: !family.WritesThroughMlpOut, out var record);
-                if (Record) Splices[(family.Index, layer)] = record;
-                return output;
+                transcoderInputs.Remove((family.Index, layer), out var x);
+                return Splice(family, layer, x!, y.Value);
             }, family.Set.Layers.Keys);
         }
-        if (plan.Trace is { } trace && !(trace.Side == BlockSide.Attention && trace.Layer == 0))
-        {
-            var (location, layer) = trace.Side == BlockSide.Mlp ? ("resid.torso.post_attn.fwd", trace.Layer) : ("resid.torso.post_mlp.fwd", trace.Layer - 1);
-            hooks.Append(location, (x, _) => { TraceResidual = x.Value; return x; }, [layer]);
-        }
+        if (plan.Trace is { Side: BlockSide.Mlp } trace)
+            hooks.Append("resid.torso.post_attn.fwd2", (x, _) => { TraceResidual = x.Value; return x; }, [trace.Layer]);
         // TDB's UI adds a backward-pass ablation of the final layer norm's scale: the scale is a constant for the gradient.
         if (plan.Spec.DetachLayerNormScale) hooks.Append("resid.ln_f.scale.fwd", StandardHooks.Detach);
         return hooks;

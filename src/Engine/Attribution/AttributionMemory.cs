@@ -49,7 +49,7 @@ internal static class AttributionMemory
             long elements = perLayer * config.NLayers;
             foreach (var splice in splices)
                 foreach (var ae in splice.Set.Layers.Values)
-                    elements += b * t * ae.NLatents * 4 + b * t * ae.NInputs * 4;
+                    elements += b * t * ae.NLatents * 4 + b * t * (ae.NInputs + ae.NOutputs) * 4;
             long scalars = 0;
             foreach (var family in families)
                 foreach (var layer in family.LayerKeys)

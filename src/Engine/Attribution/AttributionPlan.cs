@@ -65,29 +65,64 @@ public sealed record PlannedTensor(int Sequence, string Path, long[] Shape);
 /// <summary>An autoencoder family spliced into the forward pass, and where.</summary>
 /// <param name="Set">The family.</param>
 /// <param name="Index">Its position in the request's <c>autoencoders</c>.</param>
-/// <param name="Side">Which block it replaces nodes of.</param>
+/// <param name="Side">Which block it replaces nodes of (<see cref="BlockSide.Residual"/>: none, it splices into the residual stream).</param>
 internal sealed record SplicedFamily(AutoencoderSet Set, int Index, BlockSide Side)
 {
-    /// <summary>Hook location of the activation it encodes (TDB injects its <c>AutoencoderHooks</c> there, in <c>fwd2</c>).</summary>
-    public string Location => Set.InputType switch
+    /// <summary>Whether the family is a transcoder: it reads <see cref="InputLocation"/> and replaces the MLP's output.</summary>
+    public bool IsTranscoder => Set.OutputType is not null;
+
+    /// <summary>
+    /// Hook location whose value the splice replaces (TDB injects its <c>AutoencoderHooks</c> there, in <c>fwd2</c>): the
+    /// encoded activation itself, or for a transcoder the MLP's output. Null for <c>resid.pre</c> and <c>resid.post_mlp</c>,
+    /// which <see cref="AttributedPass"/> splices between layers.
+    /// </summary>
+    public string? Location => IsTranscoder ? "resid.torso.delta_mlp" : Set.InputType switch
     {
         AutoencoderInputType.MlpPostAct => "resid.torso.mlp.post_act",
         AutoencoderInputType.ResidDeltaMlp => "resid.torso.delta_mlp",
         AutoencoderInputType.ResidDeltaAttn => "resid.torso.delta_attn",
+        AutoencoderInputType.ResidPostAttn => "resid.torso.post_attn",
+        AutoencoderInputType.ResidPre or AutoencoderInputType.ResidPostMlp => null,
         _ => throw new NotSupportedException($"Autoencoders on {Set.InputType} cannot be spliced"),
     };
 
+    /// <summary>For a transcoder: the hook location of the activation it encodes (<c>ln_2.normalized</c> or <c>resid.post_attn</c>).</summary>
+    public string? InputLocation => !IsTranscoder ? null : Set.InputType switch
+    {
+        AutoencoderInputType.Ln2Normalized => "resid.torso.ln_mlp.post_scale",
+        AutoencoderInputType.ResidPostAttn => "resid.torso.post_attn",
+        _ => throw new NotSupportedException($"Transcoders reading {Set.InputType} cannot be spliced"),
+    };
+
     /// <summary>Whether its decoder writes through the MLP's output weights (<c>mlp.post_act</c>, width d_ff).</summary>
-    public bool WritesThroughMlpOut => Set.InputType == AutoencoderInputType.MlpPostAct;
+    public bool WritesThroughMlpOut => !IsTranscoder && Set.InputType == AutoencoderInputType.MlpPostAct;
+
+    /// <summary>
+    /// Where its nodes sit in a layer's forward order, for traces (which nodes lie before the residual a traced node reads):
+    /// <c>resid.pre</c> 0, attention 1, <c>resid.post_attn</c> 2, MLP 3, <c>resid.post_mlp</c> 4.
+    /// </summary>
+    public int Stage => Side switch
+    {
+        BlockSide.Attention => 1,
+        BlockSide.Mlp => 3,
+        _ => Set.InputType switch
+        {
+            AutoencoderInputType.ResidPre => 0,
+            AutoencoderInputType.ResidPostAttn => 2,
+            _ => 4,
+        },
+    };
 }
 
 /// <summary>Which block's nodes a family stands for (TDB replaces neurons by MLP latents, heads by attention latents).</summary>
 internal enum BlockSide
 {
-    /// <summary>The MLP block (neurons; <c>mlp.post_act</c>, <c>resid.delta_mlp</c> autoencoders).</summary>
+    /// <summary>The MLP block (neurons; <c>mlp.post_act</c>, <c>resid.delta_mlp</c> autoencoders; transcoders).</summary>
     Mlp,
     /// <summary>The attention block (heads; <c>resid.delta_attn</c> autoencoders).</summary>
     Attention,
+    /// <summary>The residual stream between blocks (<c>resid.pre</c>, <c>resid.post_attn</c>, <c>resid.post_mlp</c> autoencoders): replaces no nodes.</summary>
+    Residual,
 }
 
 /// <summary>What an ablation writes to.</summary>

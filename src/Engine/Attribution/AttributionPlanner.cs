@@ -65,18 +65,27 @@ internal sealed class AttributionPlanner(GptConfig config, IReadOnlyDictionary<s
                 throw new ReconstitutionException($"autoencoders[{i}]",
                     $"unknown autoencoder '{name}'; loaded: {(autoencoders.Count == 0 ? "none" : string.Join(", ", autoencoders.Keys.Order()))}");
             if (splices.Any(s => s.Set.Name == name)) throw new ReconstitutionException($"autoencoders[{i}]", $"'{name}' is named twice");
-            var side = set.InputType switch
-            {
-                AutoencoderInputType.MlpPostAct or AutoencoderInputType.ResidDeltaMlp => BlockSide.Mlp,
-                AutoencoderInputType.ResidDeltaAttn => BlockSide.Attention,
-                _ => throw new ReconstitutionException($"autoencoders[{i}]",
-                    $"'{name}' reads {System.Text.Json.JsonSerializer.Serialize(set.InputType).Trim('"')}: attribution splices only mlp.post_act, resid.delta_mlp and resid.delta_attn " +
-                    "autoencoders so far (residual-stream autoencoders and transcoders are not spliced yet)"),
-            };
+            var side = set.OutputType is not null
+                ? set.OutputType == AutoencoderInputType.ResidDeltaMlp && (set.InputType is AutoencoderInputType.Ln2Normalized or AutoencoderInputType.ResidPostAttn)
+                    ? BlockSide.Mlp
+                    : throw new ReconstitutionException($"autoencoders[{i}]",
+                        $"'{name}' is a transcoder from {Spelling(set.InputType)} to {Spelling(set.OutputType.Value)}: attribution splices transcoders " +
+                        "from ln_2.normalized or resid.post_attn to resid.delta_mlp only")
+                : set.InputType switch
+                {
+                    AutoencoderInputType.MlpPostAct or AutoencoderInputType.ResidDeltaMlp => BlockSide.Mlp,
+                    AutoencoderInputType.ResidDeltaAttn => BlockSide.Attention,
+                    AutoencoderInputType.ResidPre or AutoencoderInputType.ResidPostAttn or AutoencoderInputType.ResidPostMlp => BlockSide.Residual,
+                    _ => throw new ReconstitutionException($"autoencoders[{i}]",
+                        $"'{name}' reads {Spelling(set.InputType)}: attribution splices autoencoders on mlp.post_act, resid.delta_mlp, resid.delta_attn, " +
+                        "resid.pre, resid.post_attn and resid.post_mlp, and transcoders to resid.delta_mlp"),
+                };
             splices.Add(new SplicedFamily(set, i, side));
         }
         return splices;
     }
+
+    private static string Spelling(AutoencoderInputType type) => System.Text.Json.JsonSerializer.Serialize(type).Trim('"');
 
     private void Loss(AttributionSpec spec, ResolvedTrace? trace, int[] lengths)
     {
@@ -119,6 +128,9 @@ internal sealed class AttributionPlanner(GptConfig config, IReadOnlyDictionary<s
         if (!IsLatent(trace.NodeType) && trace.Autoencoder is not null)
             throw new ReconstitutionException("trace.autoencoder", "only latent node types take an autoencoder");
         var splice = IsLatent(trace.NodeType) ? Splice(trace.NodeType, trace.LayerIndex, trace.Autoencoder, splices, "trace") : null;
+        if (splice is { Side: BlockSide.Residual })
+            throw new ReconstitutionException(trace.Autoencoder is null ? "trace.nodeType" : "trace.autoencoder",
+                $"'{splice.Set.Name}' is a residual-stream autoencoder: traces start from MLP- and attention-side nodes only (its latents can be ablated)");
         var width = trace.NodeType switch
         {
             NodeType.AttentionHead => config.NHeads,
@@ -148,7 +160,13 @@ internal sealed class AttributionPlanner(GptConfig config, IReadOnlyDictionary<s
             case NodeType.MlpNeuron:
                 return new(AblationTarget.Neuron, a.LayerIndex, Indices(a.TensorIndices, false, config.DFf, lengths, field + ".tensorIndices"), a.Value);
             case NodeType.AttentionHead:
-                return new(AblationTarget.Head, a.LayerIndex, Indices(a.TensorIndices, true, config.NHeads, lengths, field + ".tensorIndices"), a.Value);
+            {
+                var head = Indices(a.TensorIndices, true, config.NHeads, lengths, field + ".tensorIndices");
+                if (head[0] is { } q && head[1] is { } k && k > q)
+                    throw new ReconstitutionException(field + ".tensorIndices",
+                        $"[{q}, {k}, {head[2]?.ToString() ?? "All"}] is a masked attention pair (key after query): no attention flows there to ablate; expected key <= query");
+                return new(AblationTarget.Head, a.LayerIndex, head, a.Value);
+            }
             default:
                 var splice = Splice(a.NodeType, a.LayerIndex, a.Autoencoder, splices, field);
                 var width = splice.Set.Layers[a.LayerIndex].NLatents;

@@ -63,8 +63,12 @@ internal sealed class AttributionRun(AttributionEngine engine, AttributionPlan p
     {
         var recorded = new List<Tensor?> { pass.Probs[layer], pass.Values[layer], pass.PostAct[layer], pass.DeltaMlp[layer] };
         foreach (var ((_, at), record) in pass.Splices.Where(s => s.Key.Layer == layer))
-            recorded.AddRange([record.Input, record.Latents, record.Unablated, record.Output]);
-        foreach (var t in recorded.OfType<Tensor>().DistinctBy(t => t.Handle).ToList())
+            recorded.AddRange([record.Input, record.Replaced, record.Latents, record.Unablated, record.Scale, record.Output]);
+        // A residual-stream splice's output can be the residual a trace reads or the final residual (their gradient is the
+        // direction every later family reads), and a resid.post_mlp splice's output at L can be a resid.pre splice's at L + 1.
+        var kept = new[] { pass.TraceResidual, pass.FinalResidual }.OfType<Tensor>()
+            .Concat(pass.Splices.Where(s => s.Key.Layer > layer).Select(s => s.Value.Output)).Select(t => t.Handle).ToHashSet();
+        foreach (var t in recorded.OfType<Tensor>().DistinctBy(t => t.Handle).Where(t => !kept.Contains(t.Handle)).ToList())
         {
             gradients.Release(t);
             t.Dispose();

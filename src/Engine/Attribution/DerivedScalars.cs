@@ -69,12 +69,15 @@ internal static class DerivedScalars
 
     /// <summary>
     /// Whether a node's write counts for the direction write: always for a loss; for a trace only when the node lies
-    /// strictly before the residual the traced node reads (same-layer attention counts for an MLP-side node).
+    /// before the residual the traced node reads, in forward order (<see cref="NodeFamily.Stage"/>): an attention-side node
+    /// at layer L reads the residual after any <c>resid.pre</c> splice at L, an MLP-side node <c>resid.post_attn</c> of L
+    /// after any splice there (so same-layer attention counts for an MLP-side node).
     /// </summary>
     private static bool DirectionCounts(ResolvedTrace? trace, NodeFamily family, int? layer)
     {
         if (trace is null || layer is not int l) return true;
-        return trace.Side == BlockSide.Mlp && family.Side == BlockSide.Attention ? l <= trace.Layer : l < trace.Layer;
+        var reads = trace.Side == BlockSide.Mlp ? 2 : 0;
+        return l < trace.Layer || (l == trace.Layer && family.Stage <= reads);
     }
 
     private static Tensor Dot(Tensor a, Tensor b) => (a * b).sum(-1, keepdim: true);
@@ -133,26 +136,28 @@ internal static class DerivedScalars
     private static Scalars Latents(SplicedFamily splice, SpliceRecord record, Tensor? deltaMlp, Func<Tensor, Tensor> gradient, Tensor? g,
         AttributionWeights weights, int layer)
     {
-        var decoder = splice.Set.Layers[layer].DecoderWeight; // [n_in, n_latents]
+        var decoder = splice.Set.Layers[layer].DecoderWeight; // [n_out, n_latents]
         var z = record.Latents;
+        // A normalising autoencoder's latent j writes Scale[t] W_dec[:, j] at token t: its act scaled per token.
+        var act = record.Scale is null ? z : z * record.Scale;
         var active = new Lazy<Tensor>(() => AutoencoderSplice.Active(z));
-        Tensor OnWrites(Tensor v) // z[..., j] * (v . w_j), v [B, T, width of w]
+        Tensor OnWrites(Tensor v) // act[..., j] * (v . w_j), v [B, T, width of w]
         {
             var sparse = AutoencoderSplice.Sparse(active.Value, z.shape[^1]);
             if (!sparse)
-                return z * OnRows(v, rows => splice.WritesThroughMlpOut ? rows.matmul(weights.LatentWrites(splice, layer).t()) : rows.matmul(decoder));
+                return act * OnRows(v, rows => splice.WritesThroughMlpOut ? rows.matmul(weights.LatentWrites(splice, layer).t()) : rows.matmul(decoder));
             var index = active.Value;
             var columns = splice.WritesThroughMlpOut ? weights.LatentWrites(splice, layer).index_select(0, index).t() : decoder.index_select(1, index);
-            return zeros_like(z).index_copy_(z.dim() - 1, index, z.index_select(-1, index) * OnRows(v, rows => rows.matmul(columns)));
+            return zeros_like(z).index_copy_(z.dim() - 1, index, act.index_select(-1, index) * OnRows(v, rows => rows.matmul(columns)));
         }
         return new(() => z, () => OnWrites(gradient(splice.WritesThroughMlpOut ? deltaMlp! : record.Output)),
-            () => z * weights.LatentWriteNorms(splice, layer), () => OnWrites(g!));
+            () => act * weights.LatentWriteNorms(splice, layer), () => OnWrites(g!));
     }
 
     private static Scalars Errors(SplicedFamily splice, SpliceRecord record, Func<Tensor, Tensor> gradient, Tensor? g,
         AttributionWeights weights, int layer)
     {
-        var error = record.Input - AutoencoderSplice.Decode(splice.Set.Layers[layer], record.Unablated); // [B, T, n_in]
+        var error = AutoencoderSplice.Error(splice.Set.Layers[layer], record.Input, record.Replaced, record.Unablated, record.Scale); // [B, T, n_out]
         if (splice.WritesThroughMlpOut)
             return new(() => error, () => error * gradient(record.Output), () => error * weights.NeuronWriteNorms(layer),
                 () => error * OnRows(g!, rows => rows.matmul(weights.MlpOut(layer))));

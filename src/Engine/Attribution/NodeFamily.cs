@@ -46,6 +46,15 @@ internal sealed record NodeFamily(FamilyKind Kind, AttributionNodeType NodeType,
         _ => null,
     };
 
+    /// <summary>Where its nodes sit in a layer's forward order (<see cref="SplicedFamily.Stage"/>): heads 1, neurons 3; -1 for the embedding.</summary>
+    public int Stage => Kind switch
+    {
+        FamilyKind.Heads => 1,
+        FamilyKind.Neurons => 3,
+        FamilyKind.Latents or FamilyKind.Errors => Splice!.Stage,
+        _ => -1,
+    };
+
     /// <summary>The node shape per sequence at <paramref name="layer"/>: <c>[T, 1]</c>, <c>[T, d_ff]</c>, <c>[T, T, heads]</c>, <c>[T, n_latents]</c>.</summary>
     public long[] Shape(long tokens, GptConfig config, int? layer) => Kind switch
     {
@@ -112,20 +121,21 @@ internal sealed record NodeFamily(FamilyKind Kind, AttributionNodeType NodeType,
     };
 
     /// <summary>
-    /// The families of a request, in TDB's order (embedding, MLP side, attention side): neurons at layers without a
-    /// spliced MLP-side autoencoder, then each MLP-side family's latents and errors; heads at layers without a spliced
-    /// attention autoencoder, then each attention family's latents and errors. With an autoencoder at every layer this is
-    /// TDB's <c>component_type_for_mlp/attention = autoencoder_latent</c>.
+    /// The families of a request, in TDB's order (embedding, MLP side, attention side) then the residual stream's:
+    /// neurons at layers without a spliced MLP-side autoencoder (transcoders included), then each MLP-side family's latents
+    /// and errors; heads at layers without a spliced attention autoencoder, then each attention family's latents and
+    /// errors; then each residual-stream family's latents and errors, in request order (they replace no neurons or heads).
+    /// With an autoencoder at every layer this is TDB's <c>component_type_for_mlp/attention = autoencoder_latent</c>.
     /// </summary>
     public static IReadOnlyList<NodeFamily> For(IReadOnlyList<SplicedFamily> splices, int nLayers)
     {
         var families = new List<NodeFamily> { new(FamilyKind.Embedding, AttributionNodeType.Layer, []) };
-        foreach (var side in new[] { BlockSide.Mlp, BlockSide.Attention })
+        foreach (var side in new[] { BlockSide.Mlp, BlockSide.Attention, BlockSide.Residual })
         {
             var onSide = splices.Where(s => s.Side == side).ToList();
             var covered = onSide.SelectMany(s => s.Set.Layers.Keys).ToHashSet();
             var plain = Enumerable.Range(0, nLayers).Where(l => !covered.Contains(l)).ToList();
-            if (plain.Count > 0)
+            if (plain.Count > 0 && side != BlockSide.Residual)
                 families.Add(side == BlockSide.Mlp
                     ? new(FamilyKind.Neurons, AttributionNodeType.MlpNeuron, plain)
                     : new(FamilyKind.Heads, AttributionNodeType.AttentionHead, plain));

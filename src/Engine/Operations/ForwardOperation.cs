@@ -55,6 +55,10 @@ public sealed record ForwardOperation(int[] Tokens, string TokensField, IReadOnl
         foreach (var layer in Layers ?? [])
             if (layer < 0 || layer >= c.NLayers)
                 throw new ReconstitutionException("layers", $"expected layers in 0..{c.NLayers - 1}, got {layer}");
+        if (Layers is { Count: > 0 } && !Capture.Any(ActivationLocations.IsPerLayer))
+            throw new ReconstitutionException("layers",
+                $"layers select per-layer captures, but capture ({(Capture.Count == 0 ? "empty" : string.Join(", ", Capture))}) has none; "
+                + "capture a per-layer location such as resid.post_attn, or leave layers out");
         if (TopK is < 0 or > MaxTopK)
             throw new ReconstitutionException("topK", $"expected 0 to {MaxTopK}, got {TopK}");
 

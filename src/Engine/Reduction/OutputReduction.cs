@@ -166,8 +166,41 @@ public sealed class OutputReduction
             indices = at.to(torch.ScalarType.Int32);
             x = values;
         }
-        if (Dtype != TensorDtype.Float32) x = x.to(ScalarTypeOf(Dtype));
+        if (Dtype != TensorDtype.Float32)
+        {
+            var converted = x.to(ScalarTypeOf(Dtype));
+            CheckRange(field, x, converted);
+            x = converted;
+        }
         return new ReducedTensor(x, indices);
+    }
+
+    /// <summary>
+    /// Refuses a conversion that turned finite values into ±Inf (float16 holds at most ±65504): a 422 naming
+    /// <c>output.dtype</c>, never an answer of infinities the float32 result did not have (masked attention's -inf stays).
+    /// </summary>
+    private void CheckRange(string field, torch.Tensor source, torch.Tensor converted)
+    {
+        using var scope = torch.NewDisposeScope();
+        var overflowed = converted.isinf().logical_and(source.isfinite());
+        var count = overflowed.sum().item<long>();
+        if (count == 0) return;
+        var first = overflowed.flatten().nonzero()[0, 0].item<long>();
+        var value = source.flatten()[first].item<float>();
+        var at = string.Join(", ", Unravel(first, source.shape));
+        throw new ReconstitutionException("output.dtype",
+            $"{field}: {count} value(s) outside {Dtype.WireName()}'s range, the first at [{at}] is {value:G9}; ask for float32 (or bfloat16, which has float32's range)");
+    }
+
+    private static IEnumerable<long> Unravel(long flat, long[] shape)
+    {
+        var at = new long[shape.Length];
+        for (var d = shape.Length - 1; d >= 0; d--)
+        {
+            at[d] = flat % shape[d];
+            flat /= shape[d];
+        }
+        return at;
     }
 
     /// <summary>The TorchSharp element type of a wire dtype.</summary>

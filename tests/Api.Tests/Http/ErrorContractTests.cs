@@ -12,7 +12,8 @@ namespace ReconService.Api.Tests.Http;
 public sealed class ErrorContractTests(DefaultModelService service)
 {
     /// <summary>One case; <paramref name="Latin1"/> sends each char of the body as one byte (to send bytes that are not UTF-8).</summary>
-    private sealed record Case(string Path, Func<DefaultModelService, string> Body, HttpStatusCode Status, string Field, string? Says = null, bool Latin1 = false);
+    private sealed record Case(string Path, Func<DefaultModelService, string> Body, HttpStatusCode Status, string Field, string? Says = null,
+        string? Accept = null, bool Latin1 = false);
 
     private static string Json(JsonNode node) => node.ToJsonString();
 
@@ -86,13 +87,19 @@ public sealed class ErrorContractTests(DefaultModelService service)
             HttpStatusCode.UnprocessableEntity, "writeVector.shape"),
         ["unknown capture location"] = new("/v1/forward", _ => Json(new JsonObject { ["prompt"] = "And God said", ["capture"] = new JsonArray("resid.nowhere") }),
             HttpStatusCode.UnprocessableEntity, "capture"),
+        ["layers with no per-layer capture"] = new("/v1/forward",
+            _ => Json(new JsonObject { ["prompt"] = "a", ["capture"] = new JsonArray("logits"), ["layers"] = new JsonArray(2) }),
+            HttpStatusCode.UnprocessableEntity, "layers", "has none"),
         ["logits that overflow float32"] = new("/v1/logits", s => Json(s.Requests.Final(values: Enumerable.Repeat(3e38f, 3 * s.DModel).ToArray())),
             HttpStatusCode.UnprocessableEntity, "logits", "overflowed float32"),
         ["MLP activations that overflow float32"] = new("/v1/activations",
             s => Json(s.Requests.Activations(values: Enumerable.Repeat(3e38f, 3 * s.DModel).ToArray())),
             HttpStatusCode.UnprocessableEntity, "activations", "overflowed float32"),
         ["prompt and tokens together"] = new("/v1/forward", _ => "{\"prompt\": \"In\", \"tokens\": [1]}", HttpStatusCode.BadRequest, "prompt"),
-        ["an Accept the service cannot write"] = new("/v1/logits", s => Json(s.Requests.Final()), HttpStatusCode.NotAcceptable, "Accept"),
+        ["an Accept the service cannot write"] = new("/v1/logits", s => Json(s.Requests.Final()), HttpStatusCode.NotAcceptable, "Accept",
+            Accept: "text/csv, application/problem+json;q=0.1"),
+        ["an Accept that is not a media type"] = new("/v1/logits", s => Json(s.Requests.Final()), HttpStatusCode.NotAcceptable, "Accept",
+            "is not a media type", Accept: "@@@"),
     };
 
     public static TheoryData<string> Names() => [.. Cases.Keys];
@@ -111,7 +118,7 @@ public sealed class ErrorContractTests(DefaultModelService service)
             request.Content = new ByteArrayContent(System.Text.Encoding.Latin1.GetBytes(c.Body(service)));
             request.Content.Headers.ContentType = new("application/json");
         }
-        if (c.Status == HttpStatusCode.NotAcceptable) request.Headers.TryAddWithoutValidation("Accept", "text/csv, application/problem+json;q=0.1");
+        if (c.Accept is not null) request.Headers.TryAddWithoutValidation("Accept", c.Accept);
         using var response = await service.Client.SendAsync(request);
         var problem = await response.AssertProblemAsync(c.Status, c.Field);
         Assert.Equal(c.Field, problem.GetProperty("field").GetString());

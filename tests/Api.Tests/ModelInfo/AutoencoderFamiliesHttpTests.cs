@@ -106,21 +106,45 @@ public sealed class AutoencoderFamiliesHttpTests : IDisposable
     }
 
     [SkippableFact]
-    public async Task AttributionRefusesToSpliceResidualStreamFamiliesAndTranscodersNamingTheFamily()
+    public async Task AttributionSplicesResidualStreamFamiliesAndTranscodersWithTheirLatentsAndErrorsAsNodes()
     {
-        // Not built yet (issue 12): the splice handles mlp.post_act, resid.delta_mlp and resid.delta_attn families only.
         using var factory = Service();
         var client = await factory.ReadyClientAsync();
-        foreach (var (name, input) in new[] { ("res", "resid.pre"), ("tc", "ln_2.normalized") })
+        JsonObject Request(params string[] autoencoders) => new()
         {
-            using var response = await client.PostJsonAsync("/v1/attribution", new JsonObject
-            {
-                ["tokens"] = new JsonArray(1, 2, 3), ["loss"] = new JsonObject { ["name"] = "probs", ["targetTokens"] = new JsonArray(4) },
-                ["autoencoders"] = new JsonArray(name),
-            });
-            var problem = await response.AssertProblemAsync(System.Net.HttpStatusCode.UnprocessableEntity, "autoencoders[0]");
-            Assert.Contains(input, problem.GetProperty("detail").GetString());
-        }
+            ["tokens"] = new JsonArray(1, 2, 3, 5), ["loss"] = new JsonObject { ["name"] = "probs", ["targetTokens"] = new JsonArray(4) },
+            ["autoencoders"] = new JsonArray([.. autoencoders.Select(a => (JsonNode)a)]), ["topK"] = 20,
+        };
+        var plain = await (await client.PostJsonAsync("/v1/attribution", Request())).OkJsonAsync();
+        var spliced = await (await client.PostJsonAsync("/v1/attribution", Request("res", "tc"))).OkJsonAsync();
+        Assert.Equal(plain.GetProperty("loss").GetDouble(), spliced.GetProperty("loss").GetDouble(), 5);
+        var rows = spliced.GetProperty("nodeTable").EnumerateArray()
+            .Select(r => (Type: r.GetProperty("nodeType").GetString(), Ae: r.TryGetProperty("autoencoder", out var a) ? a.GetString() : null)).ToList();
+        foreach (var (type, ae) in new[] { ("autoencoder_latent", "res"), ("autoencoder_error", "res"), ("mlp_autoencoder_latent", "tc"), ("mlp_autoencoder_error", "tc") })
+            Assert.Contains((type, ae), rows);
+        Assert.DoesNotContain(rows, r => r.Type == "mlp_neuron"); // the transcoder stands in for the MLP at every layer
+        Assert.True(spliced.GetProperty("sums").GetProperty("activation").TryGetProperty("online_autoencoder_latent", out _));
+    }
+
+    [SkippableFact]
+    public async Task AttributionRefusesAnSaeOnTheNormalisedMlpInputNamingTheFamily()
+    {
+        Skip.IfNot(Directory.Exists(Path.Combine(RepoPaths.GoldenDir, "sae", "resid_delta_mlp", "saelens")),
+            $"the golden set is not at {RepoPaths.GoldenDir} (../shared/golden beside the repository, or RECON_GOLDEN_DIR)");
+        var folder = Family("ln2", (cfg, layer) => cfg["hook_name"] = $"blocks.{layer}.ln2.hook_normalized");
+        using var only = new ServiceFactory(new Dictionary<string, string?>
+        {
+            ["Model:Path"] = Path.Combine(RepoPaths.GoldenDir, "model"),
+            ["Autoencoders:ln2:Path"] = folder,
+        });
+        var other = await only.ReadyClientAsync();
+        using var response = await other.PostJsonAsync("/v1/attribution", new JsonObject
+        {
+            ["tokens"] = new JsonArray(1, 2, 3), ["loss"] = new JsonObject { ["name"] = "probs", ["targetTokens"] = new JsonArray(4) },
+            ["autoencoders"] = new JsonArray("ln2"),
+        });
+        var problem = await response.AssertProblemAsync(System.Net.HttpStatusCode.UnprocessableEntity, "autoencoders[0]");
+        Assert.Contains("ln_2.normalized", problem.GetProperty("detail").GetString());
     }
 
     [SkippableFact]

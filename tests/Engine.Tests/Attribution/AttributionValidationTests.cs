@@ -24,6 +24,7 @@ public sealed class AttributionValidationTests(RandomAttribution random) : IClas
         { "autoencoders[0]", "unknown autoencoder" }, { "autoencoders[1]", "autoencoder twice" },
         { "ablations[1].tensorIndices", "three indices for a neuron" }, { "ablations[0].tensorIndices[0]", "token past the shortest sequence" },
         { "ablations[0].autoencoder", "several families serve" }, { "ablations[0].value", "NaN value" }, { "ablations[0].layerIndex", "layer out of range" },
+        { "ablations[0].tensorIndices", "masked pair ablated" },
         { "groups", "group twice" }, { "topK", "negative topK" }, { "verifyTopN", "too many verified nodes" },
     };
 
@@ -58,6 +59,7 @@ public sealed class AttributionValidationTests(RandomAttribution random) : IClas
             },
             "NaN value" => Valid with { Ablations = [neuron with { Value = double.NaN }] },
             "layer out of range" => Valid with { Ablations = [neuron with { LayerIndex = RandomAttribution.Config.NLayers }] },
+            "masked pair ablated" => Valid with { Ablations = [new AttributionAblationSpec(NodeType.AttentionHead, 1, [1, 2, 0], Value: 5)] },
             "group twice" => Valid with { Groups = [AttributionGroup.Activation, AttributionGroup.Activation] },
             "negative topK" => Valid with { TopK = -1 },
             _ => Valid with { VerifyTopN = 100_000 },

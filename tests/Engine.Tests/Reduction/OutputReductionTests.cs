@@ -130,12 +130,28 @@ public sealed class OutputReductionTests
     public void DtypeConvertsTheValuesAndLeavesIndicesInt32(OutputDtype dtype, ScalarType expected)
     {
         using var scope = NewDisposeScope();
-        var x = tensor(new[] { 1.0009765625f, -2.5f, 70000f, 0.1f }).reshape(1, 4);
+        var x = tensor(new[] { 1.0009765625f, -2.5f, 65000f, 0.1f }).reshape(1, 4);
         var reduced = OutputReduction.From(new OutputSpec { TopK = 4, Dtype = dtype }).Apply("activations", x, 0);
         Assert.Equal(expected, reduced.Values.dtype);
         Assert.Equal(ScalarType.Int32, reduced.Indices!.dtype);
         Assert.Equal(Floats(x.to(expected)).OrderByDescending(v => v), Floats(reduced.Values));
-        if (dtype == OutputDtype.Float16) Assert.Equal(float.PositiveInfinity, Floats(reduced.Values)[0]); // 70000 overflows float16
+        Assert.All(Floats(reduced.Values), v => Assert.True(float.IsFinite(v))); // 65000 fits both (float16's largest is 65504)
+    }
+
+    [Fact]
+    public void AFiniteValueOutsideFloat16IsRefusedNamingOutputDtypeWhileMaskedInfinitiesPass()
+    {
+        using var scope = NewDisposeScope();
+        var x = tensor(new[] { 1f, float.NegativeInfinity, 2f, -70000f }).reshape(2, 2);
+        var error = Assert.Throws<ReconstitutionException>(() =>
+            OutputReduction.From(new OutputSpec { Dtype = OutputDtype.Float16 }).Apply("activations", x, 0));
+        Assert.Equal("output.dtype", error.Field);
+        Assert.Contains("activations: 1 value(s) outside float16's range, the first at [1, 1] is -70000", error.Message);
+
+        var masked = OutputReduction.From(new OutputSpec { Dtype = OutputDtype.Float16 }).Apply("activations", x[..1], 0);
+        Assert.Equal([1f, float.NegativeInfinity], Floats(masked.Values));
+        var wide = OutputReduction.From(new OutputSpec { Dtype = OutputDtype.BFloat16 }).Apply("activations", x, 0);
+        Assert.Equal(-70144f, Floats(wide.Values)[3]); // bfloat16 holds it (rounded to 8 bits of mantissa)
     }
 
     [Fact]

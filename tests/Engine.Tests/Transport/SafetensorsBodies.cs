@@ -17,6 +17,15 @@ internal static class SafetensorsBodies
         return body;
     }
 
+    /// <summary><see cref="Raw"/> with every U+0001 in <paramref name="header"/> written as the byte 0xFF (never valid in UTF-8).</summary>
+    public static byte[] RawInvalidUtf8(string header, byte[] data)
+    {
+        var body = Raw(header, data);
+        for (var i = 8; i < body.Length - data.Length; i++)
+            if (body[i] == 0x01) body[i] = 0xFF;
+        return body;
+    }
+
     /// <summary>A request: one F32 tensor per entry (names and shapes), values 0, 1, 2, ... across all, and the request JSON.</summary>
     public static byte[] Request(string requestJson, params (string Name, long[] Shape)[] tensors)
     {

@@ -51,6 +51,9 @@ public sealed class SafetensorsHeader
         var entries = new List<SafetensorsEntry>();
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
         var names = new HashSet<string>(StringComparer.Ordinal);
+        // The format requires UTF-8; checked once here so that no string read below can fail to transcode (a 500).
+        if (!System.Text.Unicode.Utf8.IsValid(json))
+            throw new SafetensorsException("body", "the safetensors header is not valid UTF-8");
         var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 8 });
         try
         {
@@ -69,6 +72,11 @@ public sealed class SafetensorsHeader
         catch (JsonException e)
         {
             throw new SafetensorsException("body", $"the safetensors header is not valid JSON: {e.Message}");
+        }
+        catch (InvalidOperationException e)
+        {
+            // A string the reader cannot return (an escaped unpaired surrogate, \ud800).
+            throw new SafetensorsException("body", $"the safetensors header holds text that is not valid Unicode: {e.Message}");
         }
         entries.Sort((a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.End.CompareTo(b.End));
         CheckCoverage(entries);
