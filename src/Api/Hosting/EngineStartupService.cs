@@ -1,7 +1,7 @@
 using System.Diagnostics;
+using Microsoft.Extensions.Options;
 using ReconService.Api.Configuration;
 using ReconService.Api.Logging;
-using Microsoft.Extensions.Options;
 using ReconService.Engine.Hosting;
 
 namespace ReconService.Api.Hosting;

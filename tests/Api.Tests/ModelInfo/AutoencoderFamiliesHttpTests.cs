@@ -21,18 +21,7 @@ public sealed class AutoencoderFamiliesHttpTests : IDisposable
     private string Family(string name, Action<JsonObject, int> edit)
     {
         var source = Path.Combine(RepoPaths.GoldenDir, "sae", "resid_delta_mlp", "saelens");
-        var target = Path.Combine(_root, name);
-        foreach (var dir in Directory.GetDirectories(source))
-        {
-            var cfg = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "cfg.json")))!.AsObject();
-            var layer = cfg["hook_layer"]!.GetValue<int>();
-            edit(cfg, layer);
-            var folder = Path.Combine(target, $"layer{layer}");
-            Directory.CreateDirectory(folder);
-            File.Copy(Path.Combine(dir, "sae_weights.safetensors"), Path.Combine(folder, "sae_weights.safetensors"));
-            File.WriteAllText(Path.Combine(folder, "cfg.json"), cfg.ToJsonString());
-        }
-        return target;
+        return ReconService.Tests.Shared.SaeLensFamilyCopy.Copy(source, Path.Combine(_root, name), edit);
     }
 
     /// <summary>The golden model with a residual-stream family <c>res</c> (<c>hook_resid_pre</c>) and a transcoder (<paramref name="transcoderName"/>).</summary>

@@ -67,17 +67,7 @@ public sealed class GoldenFamilies : IDisposable
 
     private AutoencoderSet Family(string source, string name, Action<JsonObject, int> edit)
     {
-        var target = Path.Combine(_root, name);
-        foreach (var dir in Directory.GetDirectories(source))
-        {
-            var cfg = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "cfg.json")))!.AsObject();
-            var layer = cfg["hook_layer"]!.GetValue<int>();
-            edit(cfg, layer);
-            var folder = Path.Combine(target, $"layer{layer}");
-            Directory.CreateDirectory(folder);
-            File.Copy(Path.Combine(dir, "sae_weights.safetensors"), Path.Combine(folder, "sae_weights.safetensors"));
-            File.WriteAllText(Path.Combine(folder, "cfg.json"), cfg.ToJsonString());
-        }
+        var target = ReconService.Tests.Shared.SaeLensFamilyCopy.Copy(source, Path.Combine(_root, name), edit);
         return AutoencoderLoader.Load(name, target);
     }
 
