@@ -2,14 +2,13 @@
 connection error, after 503/429 as Retry-After says (bounded in count and in wait), never on other errors."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 
 import reconclient.client as client_module
 from reconclient import ReconClient, ReconError, safetensors
+from standin import StandInHandler, StandInServer
 
 
 class _Flaky:
@@ -20,11 +19,8 @@ class _Flaky:
         self.requests = 0
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(StandInHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -35,13 +31,7 @@ class _Flaky:
                         self.connection.shutdown(2)
                         return
                     problem = json.dumps({"status": failure, "detail": "queue: busy", "field": "queue"}).encode()
-                    self.send_response(failure)
-                    if retry_after is not None:
-                        self.send_header("Retry-After", retry_after)
-                    self.send_header("Content-Type", "application/problem+json")
-                    self.send_header("Content-Length", str(len(problem)))
-                    self.end_headers()
-                    self.wfile.write(problem)
+                    self.send(failure, "application/problem+json", problem, {} if retry_after is None else {"Retry-After": retry_after})
                     return
                 if self.path == "/v1/forward":
                     answer = json.dumps({"tokens": [1, 2], "tokenStrings": ["a", "\ufffd"], "tokenBytes": ["YQ==", "4g=="],
@@ -51,19 +41,13 @@ class _Flaky:
                     tensors, metadata = safetensors.unpack(body)
                     answer = bytes(safetensors.pack({"logprobs": tensors["residual"] + 1}, {"json": '{"logprobs":{"tensor":"logprobs"}}'}))
                     kind = safetensors.MEDIA_TYPE
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                self.send(200, kind, answer)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.server = StandInServer(Handler)
+        self.url = self.server.url
 
     def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.close()
 
 
 @pytest.fixture

@@ -4,14 +4,13 @@ how a transport is chosen (against small local stand-in servers, no ReconService
 import base64
 import json
 import struct
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 
 from reconclient import (Output, ReconClient, ReconError, TopK, TransportError, decode_answer, decode_tensor, encode_tensor,
                          safetensors, topk)
+from standin import StandInHandler, StandInServer
 
 
 def test_pack_and_unpack_round_trip_every_dtype_the_service_uses():
@@ -115,17 +114,14 @@ class _Server:
         self.seen = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(StandInHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 kind = self.headers.get("Content-Type", "")
                 outer.seen.append((kind, self.headers.get("Accept"), self.headers.get("X-API-Key")))
                 if kind.startswith("application/x-safetensors"):
                     if outer.behaviour == "old":
-                        return self._send(415, "application/problem+json", json.dumps({"status": 415, "detail": "Content-Type: expected application/json", "field": "Content-Type"}).encode())
+                        return self.send(415, "application/problem+json", json.dumps({"status": 415, "detail": "Content-Type: expected application/json", "field": "Content-Type"}).encode())
                     tensors, metadata = safetensors.unpack(body)
                     fields = json.loads(metadata["request"])
                     residual = tensors["residual"]
@@ -138,26 +134,17 @@ class _Server:
                     answer = {"activations": top.values, "activationsIndices": top.indices}
                 if kind.startswith("application/x-safetensors") and outer.behaviour == "new":
                     names = {k: k for k in answer}
-                    return self._send(200, "application/x-safetensors",
+                    return self.send(200, "application/x-safetensors",
                                       bytes(safetensors.pack(answer, {"json": json.dumps({k: {"tensor": k} for k in names})})))
                 wire = {k: ({"dtype": "int32", "shape": list(v.shape), "data": base64.b64encode(v.astype("<i4").tobytes()).decode()}
                             if v.dtype == np.int32 else encode_tensor(v)) for k, v in answer.items()}
-                self._send(200, "application/json; charset=utf-8", json.dumps(wire).encode())
+                self.send(200, "application/json; charset=utf-8", json.dumps(wire).encode())
 
-            def _send(self, status, kind, payload):
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.server = StandInServer(Handler)
+        self.url = self.server.url
 
     def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.close()
 
 
 @pytest.fixture
