@@ -1,8 +1,5 @@
-using System.Buffers.Text;
 using System.Net.Http.Headers;
-using System.Runtime.InteropServices;
 using System.Text;
-using System.Text.Json;
 using BenchmarkDotNet.Attributes;
 using ReconService.Bench.Benchmarks;
 using static TorchSharp.torch;
@@ -22,9 +19,8 @@ public class HttpBenchmarks
 {
     private static readonly MediaTypeHeaderValue Json = new("application/json");
     private byte[] _activations = [], _attnPost = [], _gradient = [], _jvp = [];
-    private byte[] _decoded = [];
-    // The client's receive buffer, kept across requests as a throughput-minded client would (grown when an answer is larger).
-    private static byte[] _received = new byte[1 << 20];
+    // The client's buffers, kept across requests as a throughput-minded client would (grown when an answer is larger).
+    private static readonly AnswerBuffer Answer = new();
 
     [ParamsSource(nameof(TokenValues))] public int Tokens { get; set; }
     [ParamsSource(nameof(BatchValues))] public int Batch { get; set; }
@@ -45,7 +41,7 @@ public class HttpBenchmarks
         _attnPost = Body(residual, null, $"\"layerIndex\":{layer},\"nodeType\":\"attention_head\",\"preOrPostAct\":\"post\",\"attentionTraceType\":\"QK\"");
         _gradient = Body(residual, null, $"\"layerIndex\":{layer},\"nodeType\":\"mlp_neuron\",\"preOrPostAct\":\"post\",\"tensorIndices\":[{Tokens - 1},7]");
         _jvp = Body(residual, write, $"\"layerIndex\":{layer},\"nodeType\":\"mlp_neuron\",\"preOrPostAct\":\"post\"");
-        _decoded = new byte[(long)Batch * Math.Max(Tokens * 3072, Tokens * Tokens * 12) * sizeof(float)];
+        Answer.ReserveDecoded((long)Batch * Math.Max(Tokens * 3072, Tokens * Tokens * 12) * sizeof(float));
         WarmServerOnce();
         // The floor moves exactly the bytes of one MLP post exchange: this body up, an answer as long as the service's down.
         MlpPost().GetAwaiter().GetResult();
@@ -77,7 +73,7 @@ public class HttpBenchmarks
     public async Task MlpPostTransportFloor()
     {
         using var response = await Send(BareServer.Client, $"/bytes?bytes={_mlpAnswerBytes}", _activations);
-        var length = await ReadAll(response);
+        var length = await Answer.ReadAllAsync(response);
         if (length != _mlpAnswerBytes) throw new InvalidOperationException($"the bare server answered {length} bytes, not {_mlpAnswerBytes}");
     }
 
@@ -94,11 +90,11 @@ public class HttpBenchmarks
         var t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         using var response = await Send(ApiServer.Client, path, body);
         var t1 = System.Diagnostics.Stopwatch.GetTimestamp();
-        var length = _lastLength = await ReadAll(response);
+        var length = _lastLength = await Answer.ReadAllAsync(response);
         if (!response.IsSuccessStatusCode)
-            throw new InvalidOperationException($"{path}: {(int)response.StatusCode} {Encoding.UTF8.GetString(_received, 0, length)}");
+            throw new InvalidOperationException($"{path}: {(int)response.StatusCode} {Answer.Text(length)}");
         var t2 = System.Diagnostics.Stopwatch.GetTimestamp();
-        DecodeData(_received.AsSpan(0, length), field);
+        Answer.DecodeData(length, field);
         LastClientStamps = (t0, t1, t2, System.Diagnostics.Stopwatch.GetTimestamp());
     }
 
@@ -109,39 +105,6 @@ public class HttpBenchmarks
         content.Headers.ContentType = Json;
         using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content };
         return await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-    }
-
-    private static async Task<int> ReadAll(HttpResponseMessage response)
-    {
-        await using var stream = await response.Content.ReadAsStreamAsync();
-        var length = 0;
-        while (true)
-        {
-            if (length == _received.Length) Array.Resize(ref _received, _received.Length * 2);
-            var read = await stream.ReadAsync(_received.AsMemory(length));
-            if (read == 0) return length;
-            length += read;
-        }
-    }
-
-    /// <summary>What a client does with the answer: find <c>field.data</c> and decode its base64 into float32 memory.</summary>
-    private void DecodeData(ReadOnlySpan<byte> json, string field)
-    {
-        var reader = new Utf8JsonReader(json);
-        var inField = false;
-        while (reader.Read())
-        {
-            if (reader.TokenType != JsonTokenType.PropertyName) continue;
-            if (!inField) { inField = reader.ValueTextEquals(field); continue; }
-            if (!reader.ValueTextEquals("data")) continue;
-            reader.Read();
-            var status = Base64.DecodeFromUtf8(reader.ValueSpan, _decoded, out _, out var written);
-            if (status != System.Buffers.OperationStatus.Done || written == 0 || written % sizeof(float) != 0)
-                throw new InvalidOperationException($"{field}.data did not decode ({status})");
-            _ = MemoryMarshal.Cast<byte, float>(_decoded.AsSpan(0, written));
-            return;
-        }
-        throw new InvalidOperationException($"no {field}.data in the response");
     }
 
     private static byte[] Body(Tensor residual, Tensor? write, string fields)

@@ -1,8 +1,6 @@
 using System.Buffers.Binary;
-using System.Buffers.Text;
 using System.Net.Http.Headers;
 using System.Runtime.InteropServices;
-using System.Text.Json;
 using ReconService.Models.Tensors.Safetensors;
 
 namespace ReconService.Bench.Transport;
@@ -16,8 +14,7 @@ internal sealed class TransportClient(HttpClient http)
 {
     private static readonly MediaTypeHeaderValue Json = new("application/json");
     private static readonly MediaTypeHeaderValue Safetensors = new(SafetensorsMediaType.Name);
-    private byte[] _received = new byte[1 << 20];
-    private byte[] _decoded = new byte[1 << 20];
+    private readonly Http.AnswerBuffer _answer = new();
 
     /// <summary>Bytes of the last answer.</summary>
     public int LastLength { get; private set; }
@@ -33,14 +30,14 @@ internal sealed class TransportClient(HttpClient http)
         using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = content };
         request.Headers.Accept.Add(safetensors ? new MediaTypeWithQualityHeaderValue(SafetensorsMediaType.Name) : new MediaTypeWithQualityHeaderValue("application/json"));
         using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-        var length = LastLength = await ReadAll(response);
+        var length = LastLength = await _answer.ReadAllAsync(response);
         if (!response.IsSuccessStatusCode)
-            throw new TransportRefused((int)response.StatusCode, System.Text.Encoding.UTF8.GetString(_received, 0, Math.Min(length, 300)));
+            throw new TransportRefused((int)response.StatusCode, _answer.Text(length, 300));
         var media = response.Content.Headers.ContentType?.MediaType;
         if (safetensors != (media == SafetensorsMediaType.Name))
             throw new TransportRefused(0, $"asked for {(safetensors ? "safetensors" : "JSON")}, got {media}");
-        var values = safetensors ? ViewSafetensors(_received.AsSpan(0, length), field) : DecodeJson(_received.AsSpan(0, length), field);
-        if (expect is not null && _received.AsSpan(0, length).IndexOf(System.Text.Encoding.UTF8.GetBytes($"\"{expect}\"")) < 0)
+        var values = safetensors ? ViewSafetensors(_answer.Received(length), field) : _answer.DecodeData(length, field);
+        if (expect is not null && _answer.Received(length).IndexOf(System.Text.Encoding.UTF8.GetBytes($"\"{expect}\"")) < 0)
             throw new TransportRefused(0, $"the service ignored output: no {expect} in the answer");
         return values;
     }
@@ -52,21 +49,8 @@ internal sealed class TransportClient(HttpClient http)
         content.Headers.ContentType = Safetensors;
         using var request = new HttpRequestMessage(HttpMethod.Post, $"/bytes?bytes={answerBytes}") { Content = content };
         using var response = await bare.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-        var length = await ReadAll(response);
+        var length = await _answer.ReadAllAsync(response);
         if (length != answerBytes) throw new InvalidOperationException($"the bare server answered {length} bytes, not {answerBytes}");
-    }
-
-    private async Task<int> ReadAll(HttpResponseMessage response)
-    {
-        await using var stream = await response.Content.ReadAsStreamAsync();
-        var length = 0;
-        while (true)
-        {
-            if (length == _received.Length) Array.Resize(ref _received, _received.Length * 2);
-            var read = await stream.ReadAsync(_received.AsMemory(length));
-            if (read == 0) return length;
-            length += read;
-        }
     }
 
     private static int ViewSafetensors(ReadOnlySpan<byte> file, string field)
@@ -76,25 +60,6 @@ internal sealed class TransportClient(HttpClient http)
         var entry = header.Entries.FirstOrDefault(e => e.Name == field) ?? throw new InvalidOperationException($"no tensor {field} in the answer");
         var values = MemoryMarshal.Cast<byte, float>(file.Slice(8 + n + (int)entry.Begin, (int)entry.ByteLength));
         return values.Length;
-    }
-
-    private int DecodeJson(ReadOnlySpan<byte> json, string field)
-    {
-        var reader = new Utf8JsonReader(json);
-        var inField = false;
-        while (reader.Read())
-        {
-            if (reader.TokenType != JsonTokenType.PropertyName) continue;
-            if (!inField) { inField = reader.ValueTextEquals(field); continue; }
-            if (!reader.ValueTextEquals("data")) continue;
-            reader.Read();
-            var needed = Base64.GetMaxDecodedFromUtf8Length(reader.ValueSpan.Length);
-            if (_decoded.Length < needed) _decoded = new byte[needed];
-            var status = Base64.DecodeFromUtf8(reader.ValueSpan, _decoded, out _, out var written);
-            if (status != System.Buffers.OperationStatus.Done) throw new InvalidOperationException($"{field}.data did not decode ({status})");
-            return MemoryMarshal.Cast<byte, float>(_decoded.AsSpan(0, written)).Length;
-        }
-        throw new InvalidOperationException($"no {field}.data in the answer");
     }
 }
 
