@@ -8,6 +8,7 @@
 Each prints `PROBE <name> <PASS|FAIL> <what was seen>` lines and exits 0; the harness decides. Standard library only.
 """
 import base64
+import http.client
 import json
 import os
 import random
@@ -17,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 
@@ -60,13 +62,30 @@ def drain(url, pid, busy):
     # logprobs over 16 tokens: [16, n_vocab] values, tens of ms each, so a few are still running or queued at SIGTERM.
     bodies = [{"residual": residual(16, width, 1_000_000 + i + int(time.time())), "outputEncoding": "base64"} for i in range(busy)]
 
+    sent = threading.Semaphore(0)
+
     def send(i):
-        status, headers, _ = call(url + "/v1/logprobs", bodies[i], timeout=120)
-        results[i] = status
+        # The whole request is written before the signal (the probe waits for every thread's write below); only then
+        # does it count as queued or running at SIGTERM. A thread still starting when the signal lands would rightly get 503.
+        target = urllib.parse.urlsplit(url)
+        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
+        try:
+            connection.request("POST", "/v1/logprobs", json.dumps(bodies[i]).encode(), {"Content-Type": "application/json"})
+            sent.release()
+            response = connection.getresponse()
+            response.read()
+            results[i] = response.status
+        except (ConnectionError, TimeoutError, OSError, http.client.HTTPException) as error:
+            results[i] = f"refused ({error})"
+            sent.release()
+        finally:
+            connection.close()
 
     threads = [threading.Thread(target=send, args=(i,)) for i in range(busy)]
     for t in threads:
         t.start()
+    for _ in range(busy):
+        sent.acquire(timeout=30)
     time.sleep(0.05)
     signalled = time.monotonic()
     os.kill(pid, signal.SIGTERM)
