@@ -59,8 +59,9 @@ def drain(url, pid, busy):
     """Queues `busy` large requests, sends SIGTERM, then watches /health/ready and sends one new engine request."""
     width = d_model(url)
     results = [None] * busy
-    # logprobs over 16 tokens: [16, n_vocab] values, tens of ms each, so a few are still running or queued at SIGTERM.
-    bodies = [{"residual": residual(16, width, 1_000_000 + i + int(time.time())), "outputEncoding": "base64"} for i in range(busy)]
+    # logprobs over 64 tokens: [64, n_vocab] values, about a hundred ms each, so some are still running or queued at SIGTERM.
+    bodies = [{"residual": residual(64, width, 1_000_000 + i + int(time.time())), "outputEncoding": "base64"} for i in range(busy)]
+    finished = [None] * busy
 
     sent = threading.Semaphore(0)
 
@@ -75,6 +76,7 @@ def drain(url, pid, busy):
             response = connection.getresponse()
             response.read()
             results[i] = response.status
+            finished[i] = time.monotonic()
         except (ConnectionError, TimeoutError, OSError, http.client.HTTPException) as error:
             results[i] = f"refused ({error})"
             sent.release()
@@ -86,7 +88,10 @@ def drain(url, pid, busy):
         t.start()
     for _ in range(busy):
         sent.acquire(timeout=30)
-    time.sleep(0.05)
+    # Written is not yet read: give the server a moment to take every request into its pipeline (a request whose bytes
+    # still wait in the socket when the signal lands is a new request to the drain, rightly a 503). The check below
+    # requires that some were still unanswered at the signal, so the wait cannot make it pass vacuously.
+    time.sleep(0.3)
     signalled = time.monotonic()
     os.kill(pid, signal.SIGTERM)
     seen = []            # (ms after SIGTERM the probe was sent, readiness status)
@@ -114,8 +119,9 @@ def drain(url, pid, busy):
     report("drain.new-request", new_request is not None and new_request[1] == 503 and new_request[2] is not None,
            "a new engine request during the drain: " + (f"{new_request[1]} Retry-After {new_request[2]} at {new_request[0]} ms"
                                                         if new_request else "not sent (readiness never answered 503)"))
-    report("drain.in-flight", all(r == 200 for r in results),
-           f"{busy} requests queued or running at SIGTERM: " + ", ".join(str(r) for r in results))
+    open_at_signal = sum(1 for f in finished if f is None or f > signalled)
+    report("drain.in-flight", all(r == 200 for r in results) and open_at_signal > 0,
+           f"{busy} requests sent before SIGTERM, {open_at_signal} of them still unanswered at the signal: " + ", ".join(str(r) for r in results))
 
 
 def collapse(values):
