@@ -154,7 +154,7 @@ sleep 2
 
 log "Drain replica 1 (pid ${pid[1]}) with SIGTERM while it has queued work ($(( $(date +%s) - load_started )) s into the load)"
 drain_started=$(date +%s%N)
-"$PYTHON" deploy/cluster_probe.py drain "$(url 1)" "${pid[1]}" --busy 6 | tee "$out/drain.log"
+"$PYTHON" deploy/cluster_probe.py drain "$(url 1)" "${pid[1]}" --busy 6 --log "$out/replica1.log" | tee "$out/drain.log"
 drain_code=0
 for _ in $(seq $(( (drain_timeout + 15) * 10 ))); do kill -0 "${pid[1]}" 2> /dev/null || break; sleep 0.1; done
 if kill -0 "${pid[1]}" 2> /dev/null; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Probes for deploy/cluster-test.sh: the drain of one replica, the shared cache across replicas, Redis down.
 
-    cluster_probe.py drain URL PID [--busy N]      queue N large requests at URL, SIGTERM PID, watch readiness and a new request
+    cluster_probe.py drain URL PID [--busy N] [--log F]  queue N large requests at URL, SIGTERM PID, watch readiness and a
+                                                   new request; F: the replica's log, for what it held at the signal
     cluster_probe.py shared-cache URL_A URL_B      one new request to A, the same to B: B should answer X-Cache: hit
     cluster_probe.py redis-down URL [URL ...]      new requests through the first URL; then each replica's recon_cache_errors_total
 
@@ -12,6 +13,7 @@ import http.client
 import json
 import os
 import random
+import re
 import signal
 import struct
 import sys
@@ -55,7 +57,7 @@ def report(name, ok, detail):
     print(f"PROBE {name} {'PASS' if ok else 'FAIL'} {detail}", flush=True)
 
 
-def drain(url, pid, busy):
+def drain(url, pid, busy, log_path=None):
     """Queues `busy` large requests, sends SIGTERM, then watches /health/ready and sends one new engine request."""
     width = d_model(url)
     results = [None] * busy
@@ -120,8 +122,24 @@ def drain(url, pid, busy):
            "a new engine request during the drain: " + (f"{new_request[1]} Retry-After {new_request[2]} at {new_request[0]} ms"
                                                         if new_request else "not sent (readiness never answered 503)"))
     open_at_signal = sum(1 for f in finished if f is None or f > signalled)
-    report("drain.in-flight", all(r == 200 for r in results) and open_at_signal > 0,
-           f"{busy} requests sent before SIGTERM, {open_at_signal} of them still unanswered at the signal: " + ", ".join(str(r) for r in results))
+    # What the replica held at the signal is what it says it waited for ("waiting for N engine requests in flight"): a
+    # request whose bytes were still unread then is a new request to the drain and rightly a 503. Each of those N must
+    # finish ("Drained in", not "timed out"), the probe's own requests are answered 200 or 503, at least one 200.
+    held, drained = None, False
+    if log_path:
+        time.sleep(0.5)
+        with open(log_path, encoding="utf-8", errors="replace") as log:
+            text = log.read()
+        found = re.findall(r"waiting for (\d+) engine requests in flight", text)
+        held = int(found[-1]) if found else None
+        drained = "Drained in" in text.split("Draining:")[-1]
+        ok = held is not None and held >= 1 and drained and all(r in (200, 503) for r in results) and 200 in results
+    else:
+        ok = all(r == 200 for r in results) and open_at_signal > 0
+    report("drain.in-flight", ok,
+           f"{busy} requests sent before SIGTERM, {open_at_signal} unanswered at the signal: " + ", ".join(str(r) for r in results)
+           + (f"; the replica held {held} engine requests at the signal and {'drained them' if drained else 'did not drain them'}"
+              if log_path else ""))
 
 
 def collapse(values):
@@ -176,7 +194,7 @@ def redis_down(urls):
 def main(argv):
     if len(argv) >= 3 and argv[0] == "drain":
         busy = int(argv[argv.index("--busy") + 1]) if "--busy" in argv else 6
-        drain(argv[1].rstrip("/"), int(argv[2]), busy)
+        drain(argv[1].rstrip("/"), int(argv[2]), busy, argv[argv.index("--log") + 1] if "--log" in argv else None)
     elif len(argv) == 3 and argv[0] == "shared-cache":
         shared_cache(argv[1].rstrip("/"), argv[2].rstrip("/"))
     elif len(argv) >= 3 and argv[0] == "redis-down":
